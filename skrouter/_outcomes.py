@@ -264,8 +264,7 @@ def complete_rows(X, y):
         return None, y[mask]
     if len(X) != len(y):
         raise ValueError(
-            f"X and y must have the same number of queries; got {len(X)} and "
-            f"{len(y)}."
+            f"X and y must have the same number of queries; got {len(X)} and {len(y)}."
         )
     if hasattr(X, "iloc"):
         return X.iloc[np.flatnonzero(mask)], y[mask]
@@ -300,7 +299,9 @@ def _block_values(y, level, models, input_name):
     non_numeric = [
         name
         for name, dtype in zip(models, block.dtypes)
-        if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))
+        if not (
+            pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
+        )
     ]
     if non_numeric:
         raise TypeError(
@@ -337,4 +338,3 @@ def _check_complete(y, input_name="y_true"):
             stacklevel=3,
         )
     return quality[complete], cost[complete], models, complete
-

@@ -1,0 +1,20 @@
+"""Cost-quality curves, their summaries, and scorers for routers."""
+
+from ._curve import cost_quality_curve, pareto_frontier
+from ._scores import (
+    nauc_score,
+    oracle_curve,
+    peak_score,
+    qnc_score,
+    single_model_points,
+)
+
+__all__ = [
+    "cost_quality_curve",
+    "nauc_score",
+    "oracle_curve",
+    "pareto_frontier",
+    "peak_score",
+    "qnc_score",
+    "single_model_points",
+]
