@@ -1,0 +1,3 @@
+"""Featurizers: scikit-learn transformers that turn queries into vectors."""
+
+__all__ = []
