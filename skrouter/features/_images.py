@@ -37,8 +37,9 @@ __all__ = [
     "read_image_source",
 ]
 
-# Maximum length, in pixels, of the longer side kept after decoding. CLIP-style models take 224 to
-# 448 pixel inputs, and image statistics barely change below this size.
+# Maximum length, in pixels, of the longer side kept after decoding. CLIP-style
+# models take 224 to 448 pixel inputs, and image statistics barely change
+# below this size.
 DEFAULT_MAX_SIDE = 1024
 
 # Images with more pixels than this are rejected before decoding. A full
