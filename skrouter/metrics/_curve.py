@@ -13,6 +13,7 @@ events and cumulative sums give every point at once.
 
 import numpy as np
 
+from .._choice import _first_best
 from .._outcomes import _check_complete
 
 _SWEEPS = ("cost_weight", "cap")
@@ -149,8 +150,8 @@ def _cost_weight_sweep(quality, cost, quality_pred, cost_pred, cost_scale):
     rows = np.arange(n_queries)
 
     # The choice at λ = 0: best predicted quality, then lower cost, then the
-    # earlier model (lexsort's stability gives the last rule).
-    current = _lexsort_first(cost_pred, -quality_pred)
+    # earlier model.
+    current = _first_best(quality_pred, -cost_pred)
     start_cost = cost[rows, current].sum()
     start_quality = quality[rows, current].sum()
 
@@ -182,8 +183,7 @@ def _cost_weight_sweep(quality, cost, quality_pred, cost_pred, cost_scale):
         # after it, then the better predicted quality, then the earlier model.
         tied = lambdas == next_lambda[:, None]
         tied_cost = np.where(tied, cost_pred[active], np.inf)
-        tied_quality = np.where(tied, quality_pred[active], -np.inf)
-        following = _lexsort_first(-tied_quality, tied_cost)
+        following = _first_best(-tied_cost, quality_pred[active])
 
         # Rounding could make a later breakpoint fall a hair before an earlier
         # one; the hull's breakpoints never decrease, so clamp them.
@@ -275,16 +275,6 @@ def _accumulate_events(
         start_cost + np.cumsum(cost_steps),
         start_quality + np.cumsum(quality_steps),
     )
-
-
-def _lexsort_first(secondary, primary):
-    """Per row, the first column by ``primary``, then ``secondary``, then index."""
-    n_rows, n_columns = primary.shape
-    order = np.lexsort(
-        (np.broadcast_to(np.arange(n_columns), primary.shape), secondary, primary),
-        axis=1,
-    )
-    return order[:, 0]
 
 
 def _check_predictions(y_true, quality_pred, cost_pred):

@@ -1,0 +1,14 @@
+"""Routers: estimators that choose a model for each query."""
+
+from ._base import BaseRouter
+from ._kmeans import KMeansRouter
+from ._knn import KNNRouter
+from ._reference import RandomRouter, SingleModelRouter
+
+__all__ = [
+    "BaseRouter",
+    "KMeansRouter",
+    "KNNRouter",
+    "RandomRouter",
+    "SingleModelRouter",
+]
