@@ -252,7 +252,7 @@ def test_invalid_params_raise(params, match):
 
 def test_invalid_X_raises():
     X = _make_X()
-    with pytest.raises(ValueError, match="X has 5 columns"):
+    with pytest.raises(ValueError, match="X with 5 columns"):
         AdaptiveFusion().fit(X[:, :5])
 
     X_nan = X.copy()

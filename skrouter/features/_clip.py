@@ -400,7 +400,7 @@ class CLIPFeaturizer(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         input_features : array-like of str or None, default=None
-            Ignored; present for API consistency.
+            Ignored. It is accepted for API consistency.
 
         Returns
         -------
@@ -434,7 +434,7 @@ class CLIPFeaturizer(TransformerMixin, BaseEstimator):
         if self.text_column is None and self.image_column is None:
             raise ValueError(
                 "Invalid text_column=None with image_column=None: at least one "
-                "column is needed."
+                "of them must name a column of X."
             )
         if not isinstance(self.model_name, str) or not self.model_name:
             raise ValueError(
@@ -660,7 +660,11 @@ class CLIPFeaturizer(TransformerMixin, BaseEstimator):
         return keys
 
     def _image_keys(self, images, rows):
-        """Hash every image, reading files once; unreadable ones get None."""
+        """Return the cache key of every image, hashed from its bytes.
+
+        With ``on_image_error="missing"``, an unreadable file gets a None key
+        and a True entry in the returned mask.
+        """
         keys = []
         failed = np.zeros(len(images), dtype=bool)
         for position, cell in enumerate(images):

@@ -96,8 +96,9 @@ class AdaptiveFusion(TransformerMixin, BaseEstimator):
     Feed it raw CLIP halves (``CLIPFeaturizer(normalize=False)``): with unit
     halves every norm is 1, so ``confidence="norm"`` always gives equal
     weights. With ``confidence="prototype_norm"``, ``cos(x̂, 0)`` counts as 0,
-    so a half that no training row had contributes only its norm term; a
-    norm term whose ``s`` is below 1e-12 is 0.5. A fused row whose ``f`` is 0
+    so a half that no training row had contributes only its norm term. When
+    ``s`` is below 1e-12, the sigmoid of the norm term is replaced by 0.5.
+    A fused row whose ``f`` is 0
     stays a zero row. The defaults are the published MMR-Bench fusion
     (``eta=5``, ``alpha=beta=0.5``, norm confidence, signed difference).
 
@@ -269,7 +270,7 @@ class AdaptiveFusion(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         input_features : array-like of str or None, default=None
-            Ignored; present for API consistency.
+            Ignored. It is accepted for API consistency.
 
         Returns
         -------
@@ -314,6 +315,6 @@ class AdaptiveFusion(TransformerMixin, BaseEstimator):
     def _check_width(X):
         if X.shape[1] < 2 or X.shape[1] % 2:
             raise ValueError(
-                f"X has {X.shape[1]} columns; expected an even number >= 2, the "
-                "text half then the image half of equal widths."
+                f"Invalid X with {X.shape[1]} columns: expected an even number "
+                ">= 2, the text half then the image half, of equal widths."
             )
