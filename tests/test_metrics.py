@@ -359,3 +359,63 @@ def test_curve_matches_reference_on_many_seeds(sweep):
         np.testing.assert_allclose(costs, expected[0], rtol=0, atol=1e-12)
         np.testing.assert_allclose(qualities, expected[1], rtol=0, atol=1e-12)
         np.testing.assert_allclose(thresholds, expected[2], rtol=1e-12, atol=0)
+
+
+def mmr_bench_procedure(quality, cost, quality_pred, cost_pred):
+    """MMR-Bench's evaluation as its authors describe it, in plain loops.
+
+    One point per distinct predicted cost C: each query takes the first
+    model of highest predicted quality among those predicted at most C (the
+    first model when none is). The frontier keeps strictly better points; nAUC
+    is the trapezoid area over the frontier's own cost range; QNC is the first
+    frontier cost reaching the best single model's accuracy, over its cost.
+    """
+    points = []
+    for cap in np.unique(cost_pred):
+        masked = np.where(cost_pred <= cap, quality_pred, -np.inf)
+        chosen = masked.argmax(axis=1)
+        rows = np.arange(len(chosen))
+        points.append((cost[rows, chosen].mean(), quality[rows, chosen].mean()))
+    points.sort(key=lambda point: (point[0], -point[1]))
+    frontier, best = [], -np.inf
+    for point_cost, point_quality in points:
+        if point_quality > best:
+            frontier.append((point_cost, point_quality))
+            best = point_quality
+    xs = np.array([c for c, _ in frontier])
+    ys = np.array([q for _, q in frontier])
+    nauc = np.trapezoid(ys, xs) / (xs.max() - xs.min())
+    accuracies = quality.mean(axis=0)
+    best_model = int(np.argmax(accuracies))
+    qnc = np.inf
+    for point_cost, point_quality in frontier:
+        if point_quality >= accuracies[best_model]:
+            qnc = point_cost / cost[:, best_model].mean()
+            break
+    return nauc, ys.max(), qnc
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_cap_frontier_scores_are_mmr_bench_scores(seed):
+    # Graded qualities and continuous predictions leave no ties, and the
+    # first model is every query's predicted-cheapest, so MMR-Bench's
+    # first-model rules, its frontier without tolerance and ours agree.
+    rng = np.random.default_rng(seed)
+    n_queries, n_models = 80, 5
+    quality = rng.random((n_queries, n_models))
+    cost = rng.random((n_queries, n_models)) * 10 ** rng.uniform(-4, 0, n_models)
+    quality_pred = rng.random((n_queries, n_models))
+    cost_pred = rng.random((n_queries, n_models)) * 10 ** rng.uniform(-4, 0, n_models)
+    cost_pred[:, 0] = cost_pred.min(axis=1) / 2
+    y = make_outcomes(quality, cost)
+    nauc, peak, qnc = mmr_bench_procedure(quality, cost, quality_pred, cost_pred)
+
+    assert nauc_score(
+        y, quality_pred, cost_pred, sweep="cap", cost_range="frontier"
+    ) == pytest.approx(nauc, abs=1e-12)
+    assert peak_score(y, quality_pred, cost_pred, sweep="cap") == pytest.approx(
+        peak, abs=1e-12
+    )
+    assert qnc_score(y, quality_pred, cost_pred, sweep="cap") == pytest.approx(
+        qnc, rel=1e-12
+    )
