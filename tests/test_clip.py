@@ -17,23 +17,9 @@ from skrouter.features import _images as images_module
 from skrouter.features._images import load_image
 from skrouter.features._tiny_clip import (
     TINY_CLIP_CONFIG,
-    register_tiny_clip,
-    save_tiny_clip,
 )
 
 DIM = TINY_CLIP_CONFIG["embed_dim"]
-
-
-@pytest.fixture(scope="session")
-def tiny_clip_name():
-    """Name of the tiny architecture, registered with open_clip."""
-    return register_tiny_clip()
-
-
-@pytest.fixture(scope="session")
-def tiny_clip_dir(tmp_path_factory):
-    """``local-dir:`` model name of the tiny model with weights seeded by 0."""
-    return save_tiny_clip(tmp_path_factory.mktemp("tiny-clip"), random_state=0)
 
 
 @pytest.fixture
