@@ -25,11 +25,13 @@ from skrouter.metrics import cost_quality_curve, nauc_score, peak_score, qnc_sco
 def make_predictions(n_queries, n_models, seed=0):
     rng = np.random.default_rng(seed)
     price = 10 ** rng.uniform(-5, -2, n_models)
-    quality = (rng.random((n_queries, n_models)) < rng.uniform(0.3, 0.8, n_models)).astype(
-        float
-    )
+    quality = (
+        rng.random((n_queries, n_models)) < rng.uniform(0.3, 0.8, n_models)
+    ).astype(float)
     cost = price * rng.lognormal(0, 0.5, (n_queries, n_models))
-    quality_pred = np.clip(quality * 0.3 + rng.random((n_queries, n_models)) * 0.7, 0, 1)
+    quality_pred = np.clip(
+        quality * 0.3 + rng.random((n_queries, n_models)) * 0.7, 0, 1
+    )
     cost_pred = price * rng.lognormal(0, 0.3, (n_queries, n_models))
     return make_outcomes(quality, cost), quality_pred, cost_pred
 
@@ -54,7 +56,9 @@ def plain_cap_curve(quality, cost, quality_pred, cost_pred):
 def plain_cost_weight_curve(quality, cost, quality_pred, cost_pred, weights, scale):
     """The choice at λ = 0 and just after every breakpoint, routed again."""
     rows = np.arange(quality.shape[0])
-    probes = np.concatenate(([0.0], (weights[1:-1] + weights[2:]) / 2, [2 * weights[-1]]))
+    probes = np.concatenate(
+        ([0.0], (weights[1:-1] + weights[2:]) / 2, [2 * weights[-1]])
+    )
     probes = probes[: len(weights)]
     costs, qualities = [], []
     for weight in probes:
@@ -83,16 +87,23 @@ def run(n_queries, n_models, growth, repeats):
     cost = y["cost"].to_numpy()
     scale = float(cost.mean(axis=0).max())
 
-    print(f"# {n_queries:,} queries x {n_models} models, {platform.processor() or platform.machine()}")
-    print(f"{'sweep':<12} {'points':>8} {'plain s':>9} {'curve s':>9} {'ratio':>8} "
-          f"{'nauc s':>8} {'peak s':>8} {'qnc s':>8} {'max |diff|':>11}")
+    print(
+        f"# {n_queries:,} queries x {n_models} models, "
+        f"{platform.processor() or platform.machine()}"
+    )
+    print(
+        f"{'sweep':<12} {'points':>8} {'plain s':>9} {'curve s':>9} {'ratio':>8} "
+        f"{'nauc s':>8} {'peak s':>8} {'qnc s':>8} {'max |diff|':>11}"
+    )
     for sweep in ("cost_weight", "cap"):
         costs, qualities, thresholds = cost_quality_curve(
             y, quality_pred, cost_pred, sweep=sweep, cost_scale=scale
         )
         start = time.perf_counter()
         if sweep == "cap":
-            plain_costs, plain_qualities = plain_cap_curve(quality, cost, quality_pred, cost_pred)
+            plain_costs, plain_qualities = plain_cap_curve(
+                quality, cost, quality_pred, cost_pred
+            )
         else:
             plain_costs, plain_qualities = plain_cost_weight_curve(
                 quality, cost, quality_pred, cost_pred, thresholds, scale
@@ -103,11 +114,16 @@ def run(n_queries, n_models, growth, repeats):
         )
 
         def curve(sweep=sweep):
-            cost_quality_curve(y, quality_pred, cost_pred, sweep=sweep, cost_scale=scale)
+            cost_quality_curve(
+                y, quality_pred, cost_pred, sweep=sweep, cost_scale=scale
+            )
 
         curve_seconds = median_time(curve, repeats)
         metric_seconds = [
-            median_time(lambda m=metric: m(y, quality_pred, cost_pred, sweep=sweep), repeats)
+            median_time(
+                lambda m=metric, s=sweep: m(y, quality_pred, cost_pred, sweep=s),
+                repeats,
+            )
             for metric in (nauc_score, peak_score, qnc_score)
         ]
         print(
@@ -122,7 +138,9 @@ def run(n_queries, n_models, growth, repeats):
         y, quality_pred, cost_pred = make_predictions(size, n_models, seed=1)
         times = [
             median_time(
-                lambda s=sweep: cost_quality_curve(y, quality_pred, cost_pred, sweep=s),
+                lambda s=sweep, y=y, q=quality_pred, c=cost_pred: cost_quality_curve(
+                    y, q, c, sweep=s
+                ),
                 max(1, repeats // 2),
             )
             for sweep in ("cost_weight", "cap")
@@ -132,7 +150,9 @@ def run(n_queries, n_models, growth, repeats):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes for a smoke run"
+    )
     args = parser.parse_args()
     if args.quick:
         run(1_000, 5, growth=[10_000], repeats=3)
