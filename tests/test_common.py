@@ -4,7 +4,13 @@ import numpy as np
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skrouter import make_outcomes
-from skrouter.routers import KMeansRouter, KNNRouter, RandomRouter, SingleModelRouter
+from skrouter.routers import (
+    KMeansRouter,
+    KNNRouter,
+    MFRouter,
+    RandomRouter,
+    SingleModelRouter,
+)
 
 
 def outcomes_from_target(y):
@@ -41,6 +47,10 @@ class KNNRouterOnTargets(_OnTargets, KNNRouter):
 
 
 class KMeansRouterOnTargets(_OnTargets, KMeansRouter):
+    pass
+
+
+class MFRouterOnTargets(_OnTargets, MFRouter):
     pass
 
 
@@ -100,6 +110,8 @@ CHECKS_ON_NUMERIC_OUTPUT = [
     [
         KNNRouter(n_neighbors=2),
         KMeansRouter(n_clusters=2, random_state=0),
+        MFRouter(solver="ridge", n_factors=2, random_state=0),
+        MFRouter(solver="torch", n_factors=2, max_epochs=5, random_state=0),
         SingleModelRouter(),
         RandomRouter(random_state=0),
     ],
@@ -115,6 +127,8 @@ def test_routers_with_plain_targets(estimator, check):
     [
         KNNRouterOnTargets(n_neighbors=2),
         KMeansRouterOnTargets(n_clusters=2, random_state=0),
+        MFRouterOnTargets(solver="ridge", n_factors=2, random_state=0),
+        MFRouterOnTargets(solver="torch", n_factors=2, max_epochs=5, random_state=0),
         SingleModelRouterOnTargets(),
         RandomRouterOnTargets(random_state=0),
     ],
