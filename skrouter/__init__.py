@@ -7,10 +7,12 @@ routers are estimators, and both compose in a ``Pipeline``.
 
 from ._outcomes import check_outcomes, complete_rows, make_outcomes
 from ._persistence import get_trusted_types
+from .plotting import CostQualityDisplay
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "CostQualityDisplay",
     "check_outcomes",
     "complete_rows",
     "get_trusted_types",
