@@ -40,14 +40,14 @@ def plain_ridge_predictions(factors, targets, test_factors, alpha):
 
 @pytest.mark.parametrize("alpha", [0.0, 0.01, 1.0])
 @pytest.mark.parametrize("n_factors", [4, 16, 40])
-def test_ridge_matches_svd_and_normal_equations(problem, alpha, n_factors):
+def test_ridge_matches_plain_reference(problem, alpha, n_factors):
     X_train, y_train, X_test, _ = problem
     router = MFRouter(
         solver="ridge", n_factors=n_factors, alpha=alpha, random_state=0
     ).fit(X_train, y_train)
 
     # With as many factors as features or more, the features are the
-    # factors; otherwise the top right singular vectors span them.
+    # factors. Otherwise the top right singular vectors span them.
     if n_factors >= X_train.shape[1]:
         components = np.eye(X_train.shape[1])
     else:
@@ -128,7 +128,7 @@ def test_torch_warns_at_max_epochs(problem):
     assert all(entry["validation_loss"] is None for entry in router.history_)
 
 
-def test_torch_early_stopping_stops_and_records_validation(problem):
+def test_early_stopping_records_validation_loss(problem):
     X_train, y_train, _, _ = problem
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
@@ -147,7 +147,7 @@ def test_torch_early_stopping_stops_and_records_validation(problem):
 
 
 def plain_validation_loss(router, X, y, random_state):
-    """Loss of the fitted weights on the rows that fit held out.
+    """Compute the loss of the kept weights on the rows that fit held out.
 
     fit draws from ``check_random_state(random_state)`` first the torch seed,
     then the permutation whose first ``ceil(validation_fraction * n)`` rows
@@ -177,7 +177,7 @@ def plain_validation_loss(router, X, y, random_state):
     return (quality_loss + cost_loss)[observed].sum() / observed.sum()
 
 
-def test_torch_early_stopping_keeps_best_epoch(problem):
+def test_early_stopping_keeps_best_epoch(problem):
     X_train, y_train, _, _ = problem
     router = MFRouter(
         solver="torch",

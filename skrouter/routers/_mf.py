@@ -35,7 +35,7 @@ class MFRouter(BaseRouter):
     Each query gets a vector of ``n_factors`` latent factors computed from its
     features, and each model a vector of the same length and a bias. A
     model's predicted quality for a query comes from the inner product of the
-    two vectors plus the bias; cost is predicted the same way by a second set
+    two vectors plus the bias. Cost is predicted the same way by a second set
     of factors. Missing outcomes are left out of every loss.
 
     Parameters
@@ -248,24 +248,21 @@ class MFRouter(BaseRouter):
             self._fit_torch(X, quality, cost)
 
     def _predict_outcomes(self, X):
+        if self.solver == "torch":
+            X = (X - self.feature_mean_) / self.feature_scale_
+        query_quality = X @ self.quality_projection_.T
+        query_cost = X @ self.cost_projection_.T
+        quality = query_quality @ self.quality_factors_.T + self.quality_bias_
+        cost = query_cost @ self.cost_factors_.T + self.cost_bias_
         if self.solver == "ridge":
-            quality_factors = X @ self.quality_projection_.T
-            cost_factors = X @ self.cost_projection_.T
-            quality = quality_factors @ self.quality_factors_.T + self.quality_bias_
-            cost = cost_factors @ self.cost_factors_.T + self.cost_bias_
             return quality, cost
 
-        X = (X - self.feature_mean_) / self.feature_scale_
-        quality_factors = X @ self.quality_projection_.T
-        cost_factors = X @ self.cost_projection_.T
-        quality = expit(quality_factors @ self.quality_factors_.T + self.quality_bias_)
-        log_cost = cost_factors @ self.cost_factors_.T + self.cost_bias_
-        cost = self.cost_unit_ * np.expm1(np.maximum(log_cost, 0.0))
-        return quality, cost
+        return expit(quality), self.cost_unit_ * np.expm1(np.maximum(cost, 0.0))
 
     def _check_params(self):
         if self.solver not in _SOLVERS:
             raise ValueError(f"solver must be one of {_SOLVERS}; got {self.solver!r}.")
+
         _check_integer("n_factors", self.n_factors, 1)
         _check_real("alpha", self.alpha, "a finite number >= 0", low=0.0)
         _check_real(
@@ -291,6 +288,7 @@ class MFRouter(BaseRouter):
         )
         _check_integer("n_iter_no_change", self.n_iter_no_change, 1)
         _check_real("tol", self.tol, "a finite number >= 0", low=0.0)
+
         if self.n_threads is not None:
             _check_integer("n_threads", self.n_threads, 1)
         if (
@@ -302,7 +300,7 @@ class MFRouter(BaseRouter):
             )
 
     def _fit_ridge(self, X, quality, cost):
-        n_samples, n_features = X.shape
+        n_features = X.shape[1]
         if self.n_factors >= n_features:
             projection = np.eye(n_features)
         else:
@@ -316,7 +314,7 @@ class MFRouter(BaseRouter):
             # A C-ordered copy, so that predictions after pickling, which
             # stores arrays contiguous, repeat the same floating-point steps.
             projection = np.ascontiguousarray(svd.components_)
-        factors = X @ projection.T
+        query_factors = X @ projection.T
 
         n_models = quality.shape[1]
         n_factors = projection.shape[0]
@@ -327,7 +325,7 @@ class MFRouter(BaseRouter):
         for j in range(n_models):
             rows = ~np.isnan(quality[:, j])
             targets = np.column_stack([quality[rows, j], cost[rows, j]])
-            coef, intercept = _ridge(factors[rows], targets, self.alpha)
+            coef, intercept = _ridge(query_factors[rows], targets, self.alpha)
             quality_factors[j], cost_factors[j] = coef.T
             quality_bias[j], cost_bias[j] = intercept
 
