@@ -340,6 +340,8 @@ class MFRouter(BaseRouter):
     def _fit_torch(self, X, quality, cost):
         import torch
 
+        # NOTE: only device="cpu" has been run in the tests. Random numbers
+        # are drawn on the CPU and moved, so seeds mean the same on any device.
         device = _torch_device(torch, self.device)
         random_state = check_random_state(self.random_state)
         # Fits draw from a local generator so that a seed gives the same
