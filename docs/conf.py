@@ -18,7 +18,12 @@ extensions = [
 ]
 
 autosummary_generate = True
-autodoc_default_options = {"members": True, "inherited-members": True}
+# Document the methods that routers inherit from their base class, but not
+# scikit-learn's own machinery (get_params, set_output, metadata routing).
+autodoc_default_options = {
+    "members": True,
+    "inherited-members": "BaseEstimator,TransformerMixin,_SetOutputMixin,_MetadataRequester",
+}
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 

@@ -230,7 +230,7 @@ class CLIPFeaturizer(TransformerMixin, BaseEstimator):
         Size ``d`` of each half. The output has ``2 * d`` columns.
     n_features_in_ : int
         Number of columns of ``X`` during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Column names of ``X`` during ``fit``.
 
     See Also
@@ -332,7 +332,7 @@ class CLIPFeaturizer(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        features : ndarray of shape (n_queries, 2 * embedding_dim_), float32
+        features : ndarray of shape (n_queries, 2 * embedding_dim), float32
             Text embedding, then image embedding. A missing half is zero.
 
         Raises

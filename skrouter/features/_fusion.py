@@ -69,7 +69,7 @@ class AdaptiveFusion(TransformerMixin, BaseEstimator):
     ----------
     n_features_in_ : int
         Number of input columns, ``2 * d``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Input column names, when ``X`` had string column names.
     embedding_dim_ : int
         Size ``d`` of each half.

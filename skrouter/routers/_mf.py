@@ -132,24 +132,24 @@ class MFRouter(BaseRouter):
         Names of features seen in ``fit``, when ``X`` had string column names.
     n_factors_ : int
         Number of latent factors used.
-    quality_projection_ : ndarray of shape (n_factors_, n_features_in_)
+    quality_projection_ : ndarray of shape (n_factors, n_features)
         Map from (standardized, for torch) features to the query factors of
         quality. For ridge, the SVD components, or the identity matrix when
         the features are the factors.
-    quality_factors_ : ndarray of shape (n_models, n_factors_)
+    quality_factors_ : ndarray of shape (n_models, n_factors)
         Latent factors of each model for quality.
     quality_bias_ : ndarray of shape (n_models,)
         Bias of each model for quality.
-    cost_projection_ : ndarray of shape (n_factors_, n_features_in_)
+    cost_projection_ : ndarray of shape (n_factors, n_features)
         Map from features to the query factors of cost; the same array as
         ``quality_projection_`` for ridge.
-    cost_factors_ : ndarray of shape (n_models, n_factors_)
+    cost_factors_ : ndarray of shape (n_models, n_factors)
         Latent factors of each model for cost.
     cost_bias_ : ndarray of shape (n_models,)
         Bias of each model for cost.
-    feature_mean_ : ndarray of shape (n_features_in_,)
+    feature_mean_ : ndarray of shape (n_features,)
         Training mean of each feature. Torch solver only.
-    feature_scale_ : ndarray of shape (n_features_in_,)
+    feature_scale_ : ndarray of shape (n_features,)
         Training standard deviation of each feature, 1 where it is 0.
         Torch solver only.
     cost_unit_ : ndarray of shape (n_models,)
