@@ -1,9 +1,17 @@
 """scikit-learn's estimator checks on every public estimator."""
 
 import numpy as np
+import pandas as pd
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skrouter import make_outcomes
+from skrouter.features import (
+    AdaptiveFusion,
+    CLIPFeaturizer,
+    ImageStatsFeaturizer,
+    SentenceEmbedder,
+)
+from skrouter.features._tiny_clip import register_tiny_clip
 from skrouter.routers import (
     KMeansRouter,
     KNNRouter,
@@ -137,4 +145,99 @@ def test_routers_with_plain_targets(estimator, check):
     ),
 )
 def test_routers_with_outcomes(estimator, check):
+    check(estimator)
+
+
+def both_halves(X):
+    """Give the checks' X a text half and an image half of equal width.
+
+    The text half is X itself and the image half its columns in reverse
+    order, so the two halves differ and every check's data stays valid.
+    Sparse input passes through, so AdaptiveFusion's own error is checked.
+    """
+    if hasattr(X, "tocsr") or getattr(X, "ndim", 2) != 2:
+        return X
+    if hasattr(X, "iloc"):
+        image_half = X.iloc[:, ::-1].copy()
+        image_half.columns = [f"{name}_image" for name in X.columns]
+        return pd.concat([X, image_half], axis=1)
+    X = np.asarray(X)
+    return np.hstack([X, X[:, ::-1]])
+
+
+class AdaptiveFusionOnAnyWidth(AdaptiveFusion):
+    """AdaptiveFusion whose input is the checks' X doubled into two halves."""
+
+    def fit(self, X, y=None):
+        return super().fit(both_halves(X), y)
+
+    def transform(self, X):
+        return super().transform(both_halves(X))
+
+
+# AdaptiveFusion takes a text half and an image half of equal width; the
+# checks pass odd widths, which it rejects with an error naming the width.
+NEEDS_TWO_HALVES = "X must have an even number of columns: a text and an image half"
+CHECKS_WITH_ODD_WIDTH = [
+    "check_dict_unchanged",
+    "check_dont_overwrite_parameters",
+    "check_estimators_dtypes",
+    "check_estimators_nan_inf",
+    "check_estimators_pickle",
+    "check_f_contiguous_array_estimator",
+    "check_fit2d_1feature",
+    "check_fit2d_predict1d",
+    "check_fit_score_takes_y",
+    "check_methods_sample_order_invariance",
+    "check_methods_subset_invariance",
+    "check_pipeline_consistency",
+    "check_transformer_data_not_an_array",
+    "check_transformer_general",
+    "check_transformer_preserve_dtypes",
+]
+
+# The adapter doubles the width, so n_features_in_ is twice the checks' X.
+DOUBLED_WIDTH = "the adapter doubles X, so n_features_in_ is twice the check's width"
+
+
+@parametrize_with_checks(
+    [
+        AdaptiveFusion(),
+        AdaptiveFusion(strategy="concat"),
+        AdaptiveFusion(confidence="prototype_norm", difference="absolute"),
+    ],
+    expected_failed_checks=lambda estimator: dict.fromkeys(
+        CHECKS_WITH_ODD_WIDTH, NEEDS_TWO_HALVES
+    ),
+)
+def test_fusion(estimator, check):
+    check(estimator)
+
+
+@parametrize_with_checks(
+    [
+        AdaptiveFusionOnAnyWidth(),
+        AdaptiveFusionOnAnyWidth(strategy="mean"),
+        AdaptiveFusionOnAnyWidth(confidence="prototype_norm", difference="absolute"),
+    ],
+    expected_failed_checks=lambda estimator: dict.fromkeys(
+        ["check_n_features_in", "check_n_features_in_after_fitting"], DOUBLED_WIDTH
+    ),
+)
+def test_fusion_with_two_halves(estimator, check):
+    check(estimator)
+
+
+# The query featurizers take DataFrames of text and images; their tags say
+# so, and scikit-learn skips the checks that need numeric arrays.
+@parametrize_with_checks(
+    [
+        CLIPFeaturizer(
+            model_name=register_tiny_clip(), pretrained=None, random_state=0
+        ),
+        ImageStatsFeaturizer(),
+        SentenceEmbedder(),
+    ]
+)
+def test_query_featurizers(estimator, check):
     check(estimator)
