@@ -185,7 +185,9 @@ def _tfidf():
     return TfidfVectorizer(sublinear_tf=True, min_df=2, ngram_range=(1, 2))
 
 
-def make_clip_featurizer(data, *, model_name, pretrained, image_root, verbose):
+def make_clip_featurizer(
+    data, *, model_name, pretrained, image_root, verbose, memory=None
+):
     """Build CLIP text and image embeddings fused by AdaptiveFusion."""
     from .features import AdaptiveFusion, CLIPFeaturizer
 
@@ -195,12 +197,13 @@ def make_clip_featurizer(data, *, model_name, pretrained, image_root, verbose):
         model_name=model_name,
         pretrained=pretrained,
         image_root=image_root,
+        memory=memory,
         verbose=verbose,
     )
     return Pipeline([("clip", clip), ("fusion", AdaptiveFusion())])
 
 
-def make_offline_featurizer(data, *, image_root, verbose):
+def make_offline_featurizer(data, *, image_root, verbose, memory=None):
     """Build the package's offline text and image featurizer.
 
     Raises ImportError when the package or its optional dependencies do not
@@ -225,6 +228,7 @@ def make_offline_featurizer(data, *, image_root, verbose):
         "text_column": data.text_column,
         "image_column": data.image_column,
         "image_root": image_root,
+        "memory": memory,
         "verbose": verbose,
     }
     accepted = inspect.signature(factory).parameters
@@ -252,7 +256,15 @@ def clip_weights_available(featurizer, data):
 
 
 def choose_features(
-    kind, data, *, clip_model, clip_pretrained, image_root, seed, progress
+    kind,
+    data,
+    *,
+    clip_model,
+    clip_pretrained,
+    image_root,
+    seed,
+    progress,
+    memory=None,
 ):
     """Pick the featurizer for ``--features``; ``auto`` falls back in order.
 
@@ -268,12 +280,16 @@ def choose_features(
             pretrained=clip_pretrained,
             image_root=image_root,
             verbose=int(progress.enabled),
+            memory=memory,
         )
         return FeatureChoice("clip", kind, featurizer, clip_description, "requested")
     if kind == "offline":
         try:
             featurizer = make_offline_featurizer(
-                data, image_root=image_root, verbose=int(progress.enabled)
+                data,
+                image_root=image_root,
+                verbose=int(progress.enabled),
+                memory=memory,
             )
         except ImportError as exc:
             raise EvaluationError(f"--features offline is unavailable: {exc}") from exc
@@ -296,6 +312,7 @@ def choose_features(
         pretrained=clip_pretrained,
         image_root=image_root,
         verbose=0,
+        memory=memory,
     )
     with progress.step(f"checking whether CLIP {clip_model} ({clip_pretrained}) loads"):
         clip_ok = clip_weights_available(featurizer, data)
@@ -307,7 +324,10 @@ def choose_features(
 
     try:
         featurizer = make_offline_featurizer(
-            data, image_root=image_root, verbose=int(progress.enabled)
+            data,
+            image_root=image_root,
+            verbose=int(progress.enabled),
+            memory=memory,
         )
     except ImportError as exc:
         reasons.append(f"offline featurizer unavailable ({exc})")

@@ -143,6 +143,11 @@ def build_parser():
         help="open_clip pretrained tag or weights file (default: %(default)s)",
     )
     evaluate.add_argument(
+        "--cache-dir",
+        help="folder of the embedding cache of the clip and offline features, "
+        "so that later runs embed only new texts and images (default: no cache)",
+    )
+    evaluate.add_argument(
         "--train-size",
         type=_train_fraction,
         default=0.2,
@@ -223,6 +228,7 @@ def run_evaluate(args, parser):
             image_root=args.image_root,
             seed=args.seed,
             progress=progress,
+            memory=args.cache_dir,
         )
         progress.log(f"features: {choice.kind} ({choice.reason})")
         features = _evaluate.featurize(choice, data, progress=progress, seed=args.seed)
@@ -319,6 +325,7 @@ def write_results(out, args, data, choice, features, evaluation, wall_time):
         "seed": args.seed,
         "train_size": args.train_size,
         "max_queries": args.max_queries,
+        "cache_dir": args.cache_dir,
         "sweep": args.sweep,
         "split": {
             "n_train": evaluation.n_train,

@@ -159,6 +159,20 @@ def test_auto_features_fall_back(tmp_path, capsys):
         assert "CLIP weights" in features["reason"]
 
 
+def test_cache_dir_filled(tmp_path, capsys):
+    cache = tmp_path / "cache"
+    argv = ["evaluate", "--routers", "knn", "--max-queries", "60", "--quiet"]
+    argv += ["--cache-dir", str(cache), "--out", str(tmp_path / "out")]
+    status, _, _ = _run(argv, capsys)
+
+    assert status == 0
+    results = _read_results(tmp_path / "out")
+    assert results["cache_dir"] == str(cache)
+    if results["features"]["kind"] == "text-tfidf":
+        pytest.skip("neither CLIP nor the offline featurizer is available here")
+    assert any(path.is_file() for path in cache.rglob("*"))
+
+
 def test_auto_without_offline_uses_tfidf(tmp_path, capsys, monkeypatch):
     def unavailable(data, **settings):
         raise ImportError("not installed")
