@@ -31,7 +31,7 @@ Run::
 
     python benchmarks/feature_ablation.py --check
 
-docs/feature_ablation.md shows the table of one run and what it shows.
+docs/user_guide/feature_ablation.rst shows the table of one run and what it shows.
 """
 
 import argparse

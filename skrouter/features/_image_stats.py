@@ -191,7 +191,7 @@ class ImageStatsFeaturizer(TransformerMixin, BaseEstimator):
     ----------
     n_features_in_ : int
         Number of columns of ``X`` during ``fit`` (1 for a Series or list).
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Column names of ``X`` during ``fit``, when they are all strings.
 
     See Also

@@ -249,7 +249,7 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
         Number of output columns.
     n_features_in_ : int
         Number of columns of ``X`` during ``fit`` (1 for a Series or list).
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Column names of ``X`` during ``fit``, when ``X`` is a DataFrame with
         string column names.
 
@@ -357,7 +357,7 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        features : ndarray of shape (n_queries, embedding_dim_), float32
+        features : ndarray of shape (n_queries, embedding_dim), float32
             Unit-length embeddings, and zero rows for missing or empty texts.
         """
         self._validate_params()
