@@ -86,6 +86,8 @@ def make_outcomes(quality, cost, models=None, *, index=None):
             f"{n_models} columns."
         )
 
+    _check_ranges(quality, cost, models, "quality", "cost")
+
     columns = pd.MultiIndex.from_tuples(
         [(QUALITY, name) for name in models] + [(COST, name) for name in models]
     )
@@ -187,22 +189,13 @@ def check_outcomes(y, *, input_name="y", allow_missing=True):
     quality = _block_values(y, QUALITY, quality_models, input_name)
     cost = _block_values(y, COST, quality_models, input_name)
 
-    if np.isinf(quality).any():
-        raise ValueError(f"{input_name} has infinite quality values.")
-    outside = (quality < 0) | (quality > 1)
-    if outside.any():
-        row, col = np.argwhere(outside)[0]
-        raise ValueError(
-            f"{input_name} qualities must lie in [0, 1]; got {quality[row, col]!r} "
-            f"for model {quality_models[col]!r} at row {row}."
-        )
-    if np.isinf(cost).any() or (cost < 0).any():
-        bad = np.isinf(cost) | (cost < 0)
-        row, col = np.argwhere(bad)[0]
-        raise ValueError(
-            f"{input_name} costs must be finite and >= 0 (USD); got "
-            f"{cost[row, col]!r} for model {quality_models[col]!r} at row {row}."
-        )
+    _check_ranges(
+        quality,
+        cost,
+        quality_models,
+        f"{input_name}['quality']",
+        f"{input_name}['cost']",
+    )
 
     quality_missing = np.isnan(quality)
     cost_missing = np.isnan(cost)
@@ -292,6 +285,24 @@ def _as_float_matrix(values, name):
     if array.shape[0] == 0:
         raise ValueError(f"{name} must have at least one query; got 0 rows.")
     return array
+
+
+def _check_ranges(quality, cost, models, quality_name, cost_name):
+    """Raise on the first quality outside [0, 1] or cost that is < 0 or inf."""
+    bad_quality = np.isinf(quality) | (quality < 0) | (quality > 1)
+    if bad_quality.any():
+        row, col = np.argwhere(bad_quality)[0]
+        raise ValueError(
+            f"{quality_name} must lie in [0, 1]; got {float(quality[row, col])} for "
+            f"model {models[col]!r} at row {row}."
+        )
+    bad_cost = np.isinf(cost) | (cost < 0)
+    if bad_cost.any():
+        row, col = np.argwhere(bad_cost)[0]
+        raise ValueError(
+            f"{cost_name} must be finite and >= 0 (USD); got {float(cost[row, col])} "
+            f"for model {models[col]!r} at row {row}."
+        )
 
 
 def _block_values(y, level, models, input_name):
