@@ -146,6 +146,37 @@ def _check_sweep(sweep):
 
 
 def _cost_weight_sweep(quality, cost, quality_pred, cost_pred, cost_scale):
+    events = _cost_weight_events(quality, cost, quality_pred, cost_pred)
+    return _cost_weight_points(quality.shape[0], *events, cost_scale)
+
+
+def _cost_weight_points(
+    n_queries,
+    start_cost,
+    start_quality,
+    event_slopes,
+    event_costs,
+    event_qualities,
+    cost_scale,
+):
+    """Turn the events of ``_cost_weight_events`` into operating points."""
+    thresholds, cost_sums, quality_sums = _accumulate_events(
+        [event_slopes], [event_costs], [event_qualities], start_cost, start_quality
+    )
+    thresholds = np.concatenate(([0.0], cost_scale * thresholds))
+    cost_sums = np.concatenate(([start_cost], cost_sums))
+    quality_sums = np.concatenate(([start_quality], quality_sums))
+    return cost_sums / n_queries, quality_sums / n_queries, thresholds
+
+
+def _cost_weight_events(quality, cost, quality_pred, cost_pred):
+    """Find where each query's choice changes as the cost weight grows.
+
+    Returns the true cost and quality summed over the choices at λ = 0, and
+    one event per switch: its slope ``dq / dc`` (λ divided by the cost
+    scale) and the changes in true cost and quality. Events of disjoint sets
+    of queries can be concatenated and accumulated together.
+    """
     n_queries = quality.shape[0]
     rows = np.arange(n_queries)
 
@@ -196,16 +227,42 @@ def _cost_weight_sweep(quality, cost, quality_pred, cost_pred, cost_scale):
         event_qualities.append(quality[active, following] - quality[active, previous])
         current[active] = following
 
-    thresholds, cost_sums, quality_sums = _accumulate_events(
-        event_lambdas, event_costs, event_qualities, start_cost, start_quality
+    return (
+        start_cost,
+        start_quality,
+        np.concatenate(event_lambdas or [np.empty(0)]),
+        np.concatenate(event_costs or [np.empty(0)]),
+        np.concatenate(event_qualities or [np.empty(0)]),
     )
-    thresholds = np.concatenate(([0.0], cost_scale * thresholds))
-    cost_sums = np.concatenate(([start_cost], cost_sums))
-    quality_sums = np.concatenate(([start_quality], quality_sums))
-    return cost_sums / n_queries, quality_sums / n_queries, thresholds
 
 
 def _cap_sweep(quality, cost, quality_pred, cost_pred):
+    events = _cap_events(quality, cost, quality_pred, cost_pred)
+    return _cap_points(quality.shape[0], *events, np.unique(cost_pred))
+
+
+def _cap_points(
+    n_queries, start_cost, start_quality, event_caps, event_costs, event_qualities, caps
+):
+    """Turn the events of ``_cap_events`` into one point per distinct cap."""
+    thresholds, cost_sums, quality_sums = _accumulate_events(
+        [event_caps],
+        [event_costs],
+        [event_qualities],
+        start_cost,
+        start_quality,
+        grid=caps,
+    )
+    return cost_sums / n_queries, quality_sums / n_queries, thresholds
+
+
+def _cap_events(quality, cost, quality_pred, cost_pred):
+    """Find where each query's choice changes as the cap on cost grows.
+
+    Returns the true cost and quality summed over the choices below every
+    cap, and one event per switch: the predicted cost at which it happens
+    and the changes in true cost and quality.
+    """
     n_queries, n_models = quality.shape
     rows = np.arange(n_queries)[:, None]
 
@@ -239,17 +296,13 @@ def _cap_sweep(quality, cost, quality_pred, cost_pred):
     start_cost = cost[rows[:, 0], start].sum()
     start_quality = quality[rows[:, 0], start].sum()
 
-    caps = np.unique(cost_pred)
-    event_caps = cost_pred[switch_rows, following]
-    thresholds, cost_sums, quality_sums = _accumulate_events(
-        [event_caps],
-        [cost[switch_rows, following] - cost[switch_rows, previous]],
-        [quality[switch_rows, following] - quality[switch_rows, previous]],
+    return (
         start_cost,
         start_quality,
-        grid=caps,
+        cost_pred[switch_rows, following],
+        cost[switch_rows, following] - cost[switch_rows, previous],
+        quality[switch_rows, following] - quality[switch_rows, previous],
     )
-    return cost_sums / n_queries, quality_sums / n_queries, thresholds
 
 
 def _accumulate_events(

@@ -1,0 +1,1 @@
+"""Dask implementation of :mod:`skrouter.dask`; import from there."""
