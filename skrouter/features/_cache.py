@@ -28,6 +28,8 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -108,6 +110,48 @@ def _memory_location(memory):
     return Path(location).expanduser()
 
 
+class _RecentVectors:
+    """In-process copy of the most recently read or written entries.
+
+    A grid search transforms the same queries once per fit and per scorer,
+    in clones of one featurizer; reading every vector back from its file
+    each time cost more than the search itself. Entries never change once
+    written, because their key hashes the content and the model, so the
+    copies need no invalidation. The least recently used entries go first
+    when the copies exceed ``max_bytes``.
+    """
+
+    def __init__(self, max_bytes):
+        self.max_bytes = max_bytes
+        self._vectors = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, path):
+        with self._lock:
+            vector = self._vectors.get(path)
+            if vector is not None:
+                self._vectors.move_to_end(path)
+            return vector
+
+    def put(self, path, vector):
+        vector = np.array(vector, copy=True)
+        vector.setflags(write=False)
+        with self._lock:
+            if path in self._vectors:
+                return
+            self._vectors[path] = vector
+            self._bytes += vector.nbytes
+            while self._bytes > self.max_bytes and self._vectors:
+                _, dropped = self._vectors.popitem(last=False)
+                self._bytes -= dropped.nbytes
+
+
+# 256 MiB holds the embeddings of about 130,000 queries at 512 float32
+# dimensions per half.
+_RECENT = _RecentVectors(max_bytes=256 * 2**20)
+
+
 class EmbeddingCache:
     """Store of embedding vectors keyed by item content, one file per vector.
 
@@ -158,11 +202,17 @@ class EmbeddingCache:
         """Return the stored vector of ``key``, or None when absent."""
         if self.folder is None:
             return None
+        path = self._path(key)
+        vector = _RECENT.get(path)
+        if vector is not None:
+            return vector
         try:
-            return np.load(self._path(key), allow_pickle=False)
+            vector = np.load(path, allow_pickle=False)
         except (FileNotFoundError, ValueError, EOFError):
             # A missing or truncated entry is recomputed and rewritten.
             return None
+        _RECENT.put(path, vector)
+        return vector
 
     def set(self, key, vector):
         """Store ``vector`` under ``key``, atomically."""
@@ -178,6 +228,7 @@ class EmbeddingCache:
         except BaseException:
             os.unlink(temporary)
             raise
+        _RECENT.put(path, np.asarray(vector))
 
     def embed(self, keys, compute, dim, dtype=np.float32):
         """Return the vectors of ``keys``, computing only the absent ones.

@@ -16,10 +16,9 @@ from ._cache import EmbeddingCache, content_key, hash_identity
 from ._images import (
     DEFAULT_MAX_SIDE,
     ImageReadError,
-    image_digest,
+    cell_digest,
     is_missing,
     load_image,
-    read_image_source,
 )
 
 __all__ = ["CLIPFeaturizer"]
@@ -669,16 +668,15 @@ class CLIPFeaturizer(TransformerMixin, BaseEstimator):
         failed = np.zeros(len(images), dtype=bool)
         for position, cell in enumerate(images):
             try:
-                source, _ = read_image_source(cell, self.image_root, rows[position])
+                digest = cell_digest(cell, self.image_root, rows[position])
             except ImageReadError as exc:
                 if self.on_image_error == "raise":
                     raise ImageReadError(
                         f"{exc} Pass on_image_error='missing' to treat "
                         "unreadable images as missing."
                     ) from exc
-                source = None
+                digest = None
                 failed[position] = True
-            digest = image_digest(source)
             keys.append(None if digest is None else content_key("image", digest))
         return keys, failed
 

@@ -20,6 +20,7 @@ pixels, so a poster-sized scan costs about as much memory as a thumbnail.
 import hashlib
 import io
 import os
+import threading
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -30,6 +31,7 @@ __all__ = [
     "DEFAULT_MAX_SIDE",
     "MAX_IMAGE_PIXELS",
     "ImageReadError",
+    "cell_digest",
     "image_digest",
     "is_missing",
     "iter_image_batches",
@@ -155,6 +157,52 @@ def image_digest(source):
     hasher.update(f"{source.mode}:{source.size[0]}x{source.size[1]}:".encode())
     hasher.update(source.tobytes())
     return hasher.hexdigest()
+
+
+# Digests of image files already hashed in this process, keyed by the file's
+# path, size and modification time: a grid search transforms the same files
+# hundreds of times, and rereading them dominated its cost. A file rewritten
+# in place within the clock's resolution and at the same size is missed.
+_FILE_DIGESTS = {}
+_FILE_DIGESTS_LOCK = threading.Lock()
+_MAX_FILE_DIGESTS = 1_000_000
+
+
+def cell_digest(cell, image_root=None, row=None):
+    """Return the SHA-256 hex digest of an image cell, or None if missing.
+
+    Files are hashed from their bytes once per process and remembered by
+    path, size and modification time; other cells are hashed as
+    :func:`image_digest` does.
+
+    Raises
+    ------
+    ImageReadError
+        As :func:`read_image_source`.
+    """
+    if isinstance(cell, (str, os.PathLike)) and not is_missing(cell):
+        path = _resolve_path(cell, image_root)
+        try:
+            status = path.stat()
+        except OSError as exc:
+            raise ImageReadError(
+                f"Could not read the image file of row {row!r} at '{path}': "
+                f"{exc.strerror or exc}."
+            ) from exc
+        identity = (str(path), status.st_size, status.st_mtime_ns)
+        with _FILE_DIGESTS_LOCK:
+            digest = _FILE_DIGESTS.get(identity)
+        if digest is None:
+            source, _ = read_image_source(path, None, row)
+            digest = image_digest(source)
+            with _FILE_DIGESTS_LOCK:
+                if len(_FILE_DIGESTS) >= _MAX_FILE_DIGESTS:
+                    _FILE_DIGESTS.clear()
+                _FILE_DIGESTS[identity] = digest
+        return digest
+
+    source, _ = read_image_source(cell, image_root, row)
+    return image_digest(source)
 
 
 def _to_uint8(array):
