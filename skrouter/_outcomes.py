@@ -82,7 +82,7 @@ def make_outcomes(quality, cost, models=None, *, index=None):
     models = [str(name) if not isinstance(name, str) else name for name in models]
     if len(models) != n_models:
         raise ValueError(
-            f"models must name every column: got {len(models)} names for "
+            f"models must name every column: got {len(models)} name(s) for "
             f"{n_models} columns."
         )
 
@@ -186,8 +186,29 @@ def check_outcomes(y, *, input_name="y", allow_missing=True):
     if len(y) == 0:
         raise ValueError(f"{input_name} must have at least one query; got 0 rows.")
 
-    quality = _block_values(y, QUALITY, quality_models, input_name)
-    cost = _block_values(y, COST, quality_models, input_name)
+    # Positions, not labels: selecting blocks of a two-level column index by
+    # label costs milliseconds, and every fit, score and metric calls this.
+    columns = list(y.columns)
+    cost_position = {
+        name: k for k, (level, name) in enumerate(columns) if level == COST
+    }
+    quality_positions = [k for k, (level, _) in enumerate(columns) if level == QUALITY]
+    cost_positions = [cost_position[name] for name in quality_models]
+    dtypes = list(y.dtypes)
+    for level, positions in ((QUALITY, quality_positions), (COST, cost_positions)):
+        non_numeric = [
+            name
+            for name, position in zip(quality_models, positions)
+            if not _is_numeric(dtypes[position])
+        ]
+        if non_numeric:
+            raise TypeError(
+                f"{input_name} must hold numbers; the {level} columns of models "
+                f"{non_numeric} have non-numeric values."
+            )
+    values = y.to_numpy(dtype=np.float64, na_value=np.nan)
+    quality = values[:, quality_positions]
+    cost = values[:, cost_positions]
 
     _check_ranges(
         quality,
@@ -214,10 +235,13 @@ def check_outcomes(y, *, input_name="y", allow_missing=True):
         )
     cost = np.where(quality_missing, np.nan, cost)
 
-    columns = pd.MultiIndex.from_tuples(
-        [(QUALITY, name) for name in quality_models]
-        + [(COST, name) for name in quality_models]
-    )
+    if quality_positions + cost_positions == list(range(len(columns))):
+        columns = y.columns
+    else:
+        columns = pd.MultiIndex.from_tuples(
+            [(QUALITY, name) for name in quality_models]
+            + [(COST, name) for name in quality_models]
+        )
     return pd.DataFrame(np.hstack([quality, cost]), index=y.index, columns=columns)
 
 
@@ -305,29 +329,22 @@ def _check_ranges(quality, cost, models, quality_name, cost_name):
         )
 
 
-def _block_values(y, level, models, input_name):
-    block = y[level][models]
-    non_numeric = [
-        name
-        for name, dtype in zip(models, block.dtypes)
-        if not (
-            pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
-        )
-    ]
-    if non_numeric:
-        raise TypeError(
-            f"{input_name} must hold numbers; the {level} columns of models "
-            f"{non_numeric} have non-numeric values."
-        )
-    return block.to_numpy(dtype=np.float64, na_value=np.nan)
+def _is_numeric(dtype):
+    if dtype == np.float64:
+        return True
+    return pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
 
 
 def _outcome_arrays(y):
-    """Split a validated outcomes table into quality, cost and model names."""
-    models = list(y[QUALITY].columns)
-    quality = y[QUALITY].to_numpy(dtype=np.float64)
-    cost = y[COST][models].to_numpy(dtype=np.float64)
-    return quality, cost, models
+    """Split a validated outcomes table into quality, cost and model names.
+
+    ``check_outcomes`` returns the quality block first and the cost block in
+    the same model order, so the two halves of the values are the blocks.
+    """
+    n_models = y.shape[1] // 2
+    models = list(y.columns.get_level_values(1)[:n_models])
+    values = y.to_numpy(dtype=np.float64)
+    return values[:, :n_models], values[:, n_models:], models
 
 
 def _check_complete(y, input_name="y_true"):

@@ -118,8 +118,7 @@ def build_parser():
         "--routers",
         type=_router_list,
         help="comma-separated routers to train, from "
-        f"{', '.join(_evaluate.ROUTER_NAMES)} (default: knn,kmeans and mf when "
-        "MFRouter is installed)",
+        f"{', '.join(_evaluate.ROUTER_NAMES)} (default: all three)",
     )
     evaluate.add_argument(
         "--features",
@@ -365,7 +364,8 @@ def _write_plot(path, data, choice, evaluation, sweep, progress):
     figure, ax = plt.subplots(figsize=(9.0, 6.0))
     ax.set_title(
         f"{Path(data.name).name}: {evaluation.n_test_complete:,} test queries, "
-        f"{choice.kind} features, {sweep} sweep",
+        f"{choice.kind} features, "
+        f"{'cost-weight' if sweep == 'cost_weight' else 'cost-cap'} operating points",
         fontsize="medium",
     )
     ax.set_xlabel("Mean cost per query (USD)")

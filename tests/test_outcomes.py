@@ -91,7 +91,7 @@ def test_make_outcomes_rejects(quality, cost, error, message):
 
 
 def test_make_outcomes_rejects_wrong_number_of_names():
-    with pytest.raises(ValueError, match="got 1 names for 2 columns"):
+    with pytest.raises(ValueError, match=r"got 1 name\(s\) for 2 columns"):
         make_outcomes([[1, 0]], [[1, 1]], models=["only"])
 
 

@@ -14,7 +14,13 @@ from sklearn.preprocessing import StandardScaler
 
 from skrouter import complete_rows, get_trusted_types, make_outcomes
 from skrouter.datasets import make_routing_problem
-from skrouter.metrics import cost_quality_curve, get_scorer, nauc_score
+from skrouter.metrics import (
+    cost_quality_curve,
+    get_scorer,
+    get_scorers,
+    nauc_score,
+    refit_within_budget,
+)
 from skrouter.routers import (
     KMeansRouter,
     KNNRouter,
@@ -431,3 +437,47 @@ def test_predictions_do_not_depend_on_batch(problem, router):
     )
     refit = clone(router).fit(X_train, y_train)
     np.testing.assert_array_equal(refit.predict(X_test), router.predict(X_test))
+
+
+def test_get_scorers_matches_single_scorers(problem):
+    X_train, y_train, X_test, y_test = problem
+    pipeline = Pipeline([("scale", StandardScaler()), ("router", KMeansRouter(4))])
+    pipeline.set_params(router__random_state=0, router__cost_weight=0.5)
+    pipeline.fit(X_train, y_train)
+    names = ["nauc", "peak_score", "neg_qnc", "mean_quality", "neg_mean_cost"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        together = get_scorers(names)(pipeline, X_test, y_test)
+        for name in names:
+            assert together[name] == get_scorer(name)(pipeline, X_test, y_test)
+
+
+def test_get_scorers_in_grid_search_with_budget_refit(problem):
+    X_train, y_train, _, _ = problem
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        search = GridSearchCV(
+            KMeansRouter(n_clusters=5, random_state=0),
+            {"cost_weight": [0.0, 0.3, 3.0]},
+            scoring=get_scorers(["mean_quality", "neg_mean_cost"]),
+            refit=refit_within_budget(0.01),
+            cv=3,
+        ).fit(X_train, y_train)
+    results = search.cv_results_
+    within = -results["mean_test_neg_mean_cost"] <= 0.01
+    best_quality = results["mean_test_mean_quality"][within].max()
+    assert results["mean_test_mean_quality"][search.best_index_] == best_quality
+    assert within[search.best_index_]
+
+
+@pytest.mark.parametrize(
+    "names, error, message",
+    [
+        ("nauc", TypeError, "list of scorer names"),
+        ([], ValueError, "non-empty list"),
+        (["nauc", "accuracy"], ValueError, "non-empty list from"),
+    ],
+)
+def test_get_scorers_rejects_bad_names(names, error, message):
+    with pytest.raises(error, match=message):
+        get_scorers(names)

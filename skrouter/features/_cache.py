@@ -127,20 +127,20 @@ class _RecentVectors:
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def get(self, path):
+    def get(self, entry):
         with self._lock:
-            vector = self._vectors.get(path)
+            vector = self._vectors.get(entry)
             if vector is not None:
-                self._vectors.move_to_end(path)
+                self._vectors.move_to_end(entry)
             return vector
 
-    def put(self, path, vector):
+    def put(self, entry, vector):
         vector = np.array(vector, copy=True)
         vector.setflags(write=False)
         with self._lock:
-            if path in self._vectors:
+            if entry in self._vectors:
                 return
-            self._vectors[path] = vector
+            self._vectors[entry] = vector
             self._bytes += vector.nbytes
             while self._bytes > self.max_bytes and self._vectors:
                 _, dropped = self._vectors.popitem(last=False)
@@ -169,6 +169,7 @@ class EmbeddingCache:
 
     def __init__(self, folder):
         self.folder = None if folder is None else Path(folder)
+        self._folder_name = None if folder is None else str(self.folder)
 
     @classmethod
     def from_memory(cls, memory, namespace):
@@ -202,16 +203,15 @@ class EmbeddingCache:
         """Return the stored vector of ``key``, or None when absent."""
         if self.folder is None:
             return None
-        path = self._path(key)
-        vector = _RECENT.get(path)
+        vector = _RECENT.get((self._folder_name, key))
         if vector is not None:
             return vector
         try:
-            vector = np.load(path, allow_pickle=False)
+            vector = np.load(self._path(key), allow_pickle=False)
         except (FileNotFoundError, ValueError, EOFError):
             # A missing or truncated entry is recomputed and rewritten.
             return None
-        _RECENT.put(path, vector)
+        _RECENT.put((self._folder_name, key), vector)
         return vector
 
     def set(self, key, vector):
@@ -228,7 +228,7 @@ class EmbeddingCache:
         except BaseException:
             os.unlink(temporary)
             raise
-        _RECENT.put(path, np.asarray(vector))
+        _RECENT.put((self._folder_name, key), np.asarray(vector))
 
     def embed(self, keys, compute, dim, dtype=np.float32):
         """Return the vectors of ``keys``, computing only the absent ones.

@@ -181,15 +181,19 @@ def cell_digest(cell, image_root=None, row=None):
         As :func:`read_image_source`.
     """
     if isinstance(cell, (str, os.PathLike)) and not is_missing(cell):
-        path = _resolve_path(cell, image_root)
+        # String operations, not pathlib: this runs for every image of every
+        # transform, and building Path objects cost more than the lookup.
+        path = os.path.expanduser(os.fspath(cell))
+        if not os.path.isabs(path) and image_root is not None:
+            path = os.path.join(os.path.expanduser(os.fspath(image_root)), path)
         try:
-            status = path.stat()
+            status = os.stat(path)
         except OSError as exc:
             raise ImageReadError(
                 f"Could not read the image file of row {row!r} at '{path}': "
                 f"{exc.strerror or exc}."
             ) from exc
-        identity = (str(path), status.st_size, status.st_mtime_ns)
+        identity = (path, status.st_size, status.st_mtime_ns)
         with _FILE_DIGESTS_LOCK:
             digest = _FILE_DIGESTS.get(identity)
         if digest is None:

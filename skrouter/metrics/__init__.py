@@ -1,7 +1,7 @@
 """Cost-quality curves, their summaries, and scorers for routers."""
 
 from ._curve import cost_quality_curve, pareto_frontier
-from ._scorer import get_scorer, get_scorer_names, refit_within_budget
+from ._scorer import get_scorer, get_scorer_names, get_scorers, refit_within_budget
 from ._scores import (
     nauc_score,
     oracle_curve,
@@ -14,6 +14,7 @@ __all__ = [
     "cost_quality_curve",
     "get_scorer",
     "get_scorer_names",
+    "get_scorers",
     "nauc_score",
     "oracle_curve",
     "pareto_frontier",

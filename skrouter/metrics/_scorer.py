@@ -36,30 +36,54 @@ class _RouterScorer:
         return f"skrouter.metrics.get_scorer({self.name!r})"
 
     def __call__(self, estimator, X, y):
-        router, X = _final_router(estimator, X)
-        if not hasattr(router, "predict_quality"):
-            raise TypeError(
-                f"the {self.name!r} scorer needs a skrouter router as the last step; "
-                f"got {type(router).__name__}."
-            )
-        y = router._align_outcomes(y)
-        if self.kind in ("mean_quality", "mean_cost"):
-            return self.sign * _operating_point_mean(router, X, y, self.kind)
+        router, X, y = _router_inputs(estimator, X, y, self.name)
+        quality_pred, cost_pred = router._predict(X)
+        return self._score(router, quality_pred, cost_pred, y)
 
-        quality, cost = router._predict(X)
+    def _score(self, router, quality_pred, cost_pred, y):
+        """Score predictions already made by ``router`` for the queries of y."""
+        if self.kind in ("mean_quality", "mean_cost"):
+            quality, cost, _, complete = _check_complete(y, "y")
+            choice = router._choose_from(
+                quality_pred[complete], cost_pred[complete], router.cost_weight_
+            )
+            rows = np.arange(choice.shape[0])
+            values = quality if self.kind == "mean_quality" else cost
+            return self.sign * float(values[rows, choice].mean())
+
         metric = {"nauc": nauc_score, "peak_score": peak_score, "qnc": qnc_score}[
             self.kind
         ]
-        return self.sign * metric(y, quality, cost)
+        return self.sign * metric(y, quality_pred, cost_pred)
 
 
-def _operating_point_mean(router, X, y, kind):
-    """Mean true quality or cost of the router's choices on complete rows."""
-    quality, cost, _, complete = _check_complete(y, "y")
-    choice = router._choose(X)[complete]
-    rows = np.arange(choice.shape[0])
-    values = quality if kind == "mean_quality" else cost
-    return float(values[rows, choice].mean())
+class _RouterScorers:
+    """Scorer ``(estimator, X, y) -> dict`` of several scores from one prediction."""
+
+    def __init__(self, names):
+        self.names = names
+
+    def __repr__(self):
+        return f"skrouter.metrics.get_scorers({self.names!r})"
+
+    def __call__(self, estimator, X, y):
+        router, X, y = _router_inputs(estimator, X, y, "get_scorers")
+        quality_pred, cost_pred = router._predict(X)
+        return {
+            name: _SCORERS[name]._score(router, quality_pred, cost_pred, y)
+            for name in self.names
+        }
+
+
+def _router_inputs(estimator, X, y, scorer_name):
+    """Return the final router, X transformed for it, and y in its model order."""
+    router, X = _final_router(estimator, X)
+    if not hasattr(router, "predict_quality"):
+        raise TypeError(
+            f"the {scorer_name!r} scorer needs a skrouter router as the last step; "
+            f"got {type(router).__name__}."
+        )
+    return router, X, router._align_outcomes(y)
 
 
 _SCORERS = {
@@ -127,6 +151,51 @@ def get_scorer(name):
             f"scorer name must be one of {get_scorer_names()}; got {name!r}."
         )
     return _SCORERS[name]
+
+
+def get_scorers(names):
+    """Return one scorer that computes several router scores from one prediction.
+
+    In ``GridSearchCV(scoring=...)`` a dict of scorers runs the whole
+    pipeline once per scorer on every test fold; this scorer runs it once
+    and returns a dict, whose keys name the ``cv_results_`` columns as a
+    dict of scorers would.
+
+    Parameters
+    ----------
+    names : list of str
+        Names from :func:`get_scorer_names`.
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y)`` returning a dict of floats.
+
+    Examples
+    --------
+    >>> from sklearn.model_selection import cross_validate
+    >>> from skrouter.datasets import make_routing_problem
+    >>> from skrouter.metrics import get_scorers
+    >>> from skrouter.routers import KMeansRouter
+    >>> X, y = make_routing_problem(n_queries=300, random_state=0)
+    >>> scoring = get_scorers(["mean_quality", "neg_mean_cost"])
+    >>> results = cross_validate(KMeansRouter(4, random_state=0), X, y, cv=3,
+    ...                          scoring=scoring)
+    >>> sorted(key for key in results if key.startswith("test_"))
+    ['test_mean_quality', 'test_neg_mean_cost']
+    """
+    if isinstance(names, str):
+        raise TypeError(
+            f"names must be a list of scorer names; got the string {names!r}. "
+            f"Use get_scorer({names!r}) for one scorer."
+        )
+    names = list(names)
+    unknown = [name for name in names if name not in _SCORERS]
+    if unknown or not names:
+        raise ValueError(
+            f"names must be a non-empty list from {get_scorer_names()}; got {names!r}."
+        )
+    return _RouterScorers(names)
 
 
 def refit_within_budget(budget, quality="mean_quality", cost="neg_mean_cost"):

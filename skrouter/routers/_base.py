@@ -201,12 +201,14 @@ class BaseRouter(BaseEstimator, metaclass=ABCMeta):
         """Validate outcomes and put their models in the order of ``models_``."""
         check_is_fitted(self, "models_")
         y = check_outcomes(y, input_name="y")
-        models = list(y["quality"].columns)
+        models = list(y.columns.get_level_values(1)[: y.shape[1] // 2])
         if sorted(models) != sorted(self.models_):
             raise ValueError(
                 f"y must describe the models the router was fitted on, "
                 f"{list(self.models_)}; got {models}."
             )
+        if models == list(self.models_):
+            return y
         order = [
             (level, name) for level in ("quality", "cost") for name in self.models_
         ]
