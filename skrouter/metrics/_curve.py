@@ -5,10 +5,10 @@ are the mean true cost and the mean true quality of the models it chooses. A
 sweep walks through every distinct rule of one family (cost weights, or caps on
 the predicted cost) and returns one point per distinct threshold.
 
-Both sweeps are computed the way ``roc_curve`` computes its thresholds: each
+Both sweeps are computed the way ``roc_curve`` computes its thresholds. Each
 query contributes the few thresholds at which its choice changes, as events
-``(threshold, change in true cost, change in true quality)``; one sort of all
-events and cumulative sums give every point at once.
+``(threshold, change in true cost, change in true quality)``. One sort of all
+events and cumulative sums then give every point at once.
 """
 
 import numpy as np
@@ -37,9 +37,9 @@ def cost_quality_curve(
     sweep : {"cost_weight", "cap"}, default="cost_weight"
         ``"cost_weight"``: every cost weight λ >= 0 of the utility
         ``quality_pred - λ * cost_pred / cost_scale``. ``"cap"``: every cap C
-        on the predicted cost; each query takes the best-predicted model among
-        those with ``cost_pred <= C``, or its predicted-cheapest model when
-        none is eligible.
+        on the predicted cost. Under a cap each query takes the best-predicted
+        model among those with ``cost_pred <= C``, or its predicted-cheapest
+        model when none is eligible.
     cost_scale : float, default=None
         Divides the predicted costs in the utility; it only rescales the λ
         values reported. By default the largest per-model mean cost in
@@ -87,10 +87,10 @@ def cost_quality_curve(
 def pareto_frontier(costs, qualities):
     """Keep the operating points that no cheaper point matches in quality.
 
-    Points are sorted by cost, equal costs by quality from the best; a point is
-    kept when its quality exceeds that of every point before it by more than
-    ``1e-12``, so that equal means of 0/1 outcomes computed along different
-    paths do not make a step.
+    Points are sorted by cost, and equal costs by quality from the best. A
+    point is kept when its quality exceeds that of every point before it by
+    more than ``1e-12``. The tolerance keeps equal means of 0/1 outcomes,
+    computed along different paths, from making a step.
 
     Parameters
     ----------

@@ -157,9 +157,9 @@ def get_scorers(names):
     """Return one scorer that computes several router scores from one prediction.
 
     In ``GridSearchCV(scoring=...)`` a dict of scorers runs the whole
-    pipeline once per scorer on every test fold; this scorer runs it once
-    and returns a dict, whose keys name the ``cv_results_`` columns as a
-    dict of scorers would.
+    pipeline once per scorer on every test fold. This scorer runs it once and
+    returns a dict, whose keys name the ``cv_results_`` columns as the keys
+    of a dict of scorers would.
 
     Parameters
     ----------
