@@ -251,7 +251,11 @@ class MFRouter(BaseRouter):
         if self.solver == "torch":
             X = (X - self.feature_mean_) / self.feature_scale_
         query_quality = X @ self.quality_projection_.T
-        query_cost = X @ self.cost_projection_.T
+        if self.solver == "ridge":
+            # Both heads share the SVD projection; project the queries once.
+            query_cost = query_quality
+        else:
+            query_cost = X @ self.cost_projection_.T
         quality = query_quality @ self.quality_factors_.T + self.quality_bias_
         cost = query_cost @ self.cost_factors_.T + self.cost_bias_
         if self.solver == "ridge":
