@@ -42,7 +42,6 @@ from skrouter.dask import (  # noqa: E402
 )
 from skrouter.datasets import load_math_vision, load_routerbench  # noqa: E402
 from skrouter.features import AdaptiveFusion, CLIPFeaturizer  # noqa: E402
-from skrouter.features import _clip as clip_module  # noqa: E402
 from skrouter.features._images import image_digest, read_image_source  # noqa: E402
 from skrouter.metrics import get_scorer  # noqa: E402
 from skrouter.routers import KMeansRouter, KNNRouter  # noqa: E402
@@ -109,28 +108,6 @@ def load_counts(key_kind):
 
 
 # -- grid search -------------------------------------------------------------
-
-
-@pytest.fixture
-def embedded_counts(monkeypatch):
-    """Count the texts and images that reach the model in this process."""
-    counts = {"texts": 0, "images": 0}
-    encode_texts = clip_module._LoadedModel.encode_texts
-    encode_images = clip_module._LoadedModel.encode_images
-
-    def counting_texts(self, texts):
-        texts = list(texts)
-        counts["texts"] += len(texts)
-        return encode_texts(self, texts)
-
-    def counting_images(self, images):
-        images = list(images)
-        counts["images"] += len(images)
-        return encode_images(self, images)
-
-    monkeypatch.setattr(clip_module._LoadedModel, "encode_texts", counting_texts)
-    monkeypatch.setattr(clip_module._LoadedModel, "encode_images", counting_images)
-    return counts
 
 
 def test_grid_search_matches_default_backend(

@@ -9,7 +9,6 @@ from sklearn.pipeline import Pipeline
 
 from skrouter.datasets import load_math_vision
 from skrouter.features import AdaptiveFusion, CLIPFeaturizer
-from skrouter.features import _clip as clip_module
 from skrouter.features._images import image_digest, read_image_source
 from skrouter.metrics import get_scorer
 from skrouter.routers import KMeansRouter, KNNRouter
@@ -22,28 +21,6 @@ def math_vision_queries():
     return data.X.iloc[:240].reset_index(drop=True), data.y.iloc[:240].reset_index(
         drop=True
     )
-
-
-@pytest.fixture
-def embedded_counts(monkeypatch):
-    """Count the texts and images that reach the model, across all clones."""
-    counts = {"texts": 0, "images": 0}
-    encode_texts = clip_module._LoadedModel.encode_texts
-    encode_images = clip_module._LoadedModel.encode_images
-
-    def counting_texts(self, texts):
-        texts = list(texts)
-        counts["texts"] += len(texts)
-        return encode_texts(self, texts)
-
-    def counting_images(self, images):
-        images = list(images)
-        counts["images"] += len(images)
-        return encode_images(self, images)
-
-    monkeypatch.setattr(clip_module._LoadedModel, "encode_texts", counting_texts)
-    monkeypatch.setattr(clip_module._LoadedModel, "encode_images", counting_images)
-    return counts
 
 
 def test_grid_search_embeds_each_query_once(

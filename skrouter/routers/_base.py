@@ -268,6 +268,17 @@ class BaseRouter(BaseEstimator, metaclass=ABCMeta):
         return float(2 * weights[first])
 
 
+def _check_training_count(name, value, n_queries):
+    """Check a count such as n_neighbors: an integer in [1, n_queries]."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1; got {value!r}.")
+    if value > n_queries:
+        raise ValueError(
+            f"{name}={value} is larger than the number of training queries, "
+            f"n_samples={n_queries}; use at most {n_queries}."
+        )
+
+
 def _check_prior_strength(prior_strength):
     if (
         not isinstance(prior_strength, numbers.Real)

@@ -1,11 +1,14 @@
 """Route by the outcomes of the training queries in the same cluster."""
 
-import numbers
-
 import numpy as np
 from sklearn.cluster import KMeans
 
-from ._base import BaseRouter, _blend_with_prior, _check_prior_strength
+from ._base import (
+    BaseRouter,
+    _blend_with_prior,
+    _check_prior_strength,
+    _check_training_count,
+)
 
 
 class KMeansRouter(BaseRouter):
@@ -91,19 +94,7 @@ class KMeansRouter(BaseRouter):
         self.random_state = random_state
 
     def _fit(self, X, quality, cost):
-        if (
-            not isinstance(self.n_clusters, numbers.Integral)
-            or isinstance(self.n_clusters, bool)
-            or self.n_clusters < 1
-        ):
-            raise ValueError(
-                f"n_clusters must be an integer >= 1; got {self.n_clusters!r}."
-            )
-        if self.n_clusters > X.shape[0]:
-            raise ValueError(
-                f"n_clusters={self.n_clusters} is larger than the number of training "
-                f"queries, {X.shape[0]}; use at most {X.shape[0]}."
-            )
+        _check_training_count("n_clusters", self.n_clusters, X.shape[0])
         _check_prior_strength(self.prior_strength)
 
         kmeans = KMeans(

@@ -1,12 +1,15 @@
 """Route by the outcomes of the nearest training queries."""
 
-import numbers
-
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import gen_batches
 
-from ._base import BaseRouter, _blend_with_prior, _check_prior_strength
+from ._base import (
+    BaseRouter,
+    _blend_with_prior,
+    _check_prior_strength,
+    _check_training_count,
+)
 
 _WEIGHTS = ("uniform", "distance")
 
@@ -103,19 +106,7 @@ class KNNRouter(BaseRouter):
         self.n_jobs = n_jobs
 
     def _fit(self, X, quality, cost):
-        if (
-            not isinstance(self.n_neighbors, numbers.Integral)
-            or isinstance(self.n_neighbors, bool)
-            or self.n_neighbors < 1
-        ):
-            raise ValueError(
-                f"n_neighbors must be an integer >= 1; got {self.n_neighbors!r}."
-            )
-        if self.n_neighbors > X.shape[0]:
-            raise ValueError(
-                f"n_neighbors={self.n_neighbors} is larger than the number of "
-                f"training queries, n_samples={X.shape[0]}; use at most {X.shape[0]}."
-            )
+        _check_training_count("n_neighbors", self.n_neighbors, X.shape[0])
         if self.weights not in _WEIGHTS:
             raise ValueError(
                 f"weights must be one of {_WEIGHTS}; got {self.weights!r}."
