@@ -128,7 +128,7 @@ def check_outcomes(y, *, input_name="y", allow_missing=True):
     Raises
     ------
     TypeError
-        If ``y`` is not a DataFrame with two-level columns, or holds
+        If ``y`` is not a DataFrame with two-level columns, or contains
         non-numeric values.
     ValueError
         If the table is empty, a model appears under one level only or twice,

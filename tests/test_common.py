@@ -71,8 +71,8 @@ class RandomRouterOnTargets(_OnTargets, RandomRouter):
 
 
 # These checks pass 1-D labels or numeric targets as y. A router needs an
-# outcomes table, so each fails on its first fit with the error that says how
-# to build one; the adapted routers below run them with outcomes instead.
+# outcomes table, so each fails on its first fit with the error that explains
+# how to build one. The adapted routers below run them with outcomes instead.
 NEEDS_OUTCOMES = (
     "y must be an outcomes table, not the labels or targets the check passes"
 )
@@ -175,7 +175,7 @@ class AdaptiveFusionOnAnyWidth(AdaptiveFusion):
         return super().transform(both_halves(X))
 
 
-# AdaptiveFusion takes a text half and an image half of equal width; the
+# AdaptiveFusion takes a text half and an image half of equal width. The
 # checks pass odd widths, which it rejects with an error naming the width.
 NEEDS_TWO_HALVES = "X must have an even number of columns: a text and an image half"
 CHECKS_WITH_ODD_WIDTH = [
@@ -228,8 +228,8 @@ def test_fusion_with_two_halves(estimator, check):
     check(estimator)
 
 
-# The query featurizers take DataFrames of text and images; their tags say
-# so, and scikit-learn skips the checks that need numeric arrays.
+# The query featurizers take DataFrames of text and images; their tags
+# declare it, and scikit-learn skips the checks that need numeric arrays.
 @parametrize_with_checks(
     [
         CLIPFeaturizer(

@@ -59,8 +59,8 @@ def reference_curve(quality, cost, quality_pred, cost_pred, sweep, cost_scale):
             )
         return np.array(points).T
 
-    # Every slope between two models of a query is a candidate breakpoint;
-    # a candidate is a real breakpoint when the choice just after it differs
+    # Every slope between two models of a query is a candidate breakpoint.
+    # A candidate is a real breakpoint when the choice just after it differs
     # from the choice just before it.
     slopes = set()
     for q_row, c_row in zip(quality_pred, cost_pred):
@@ -366,8 +366,8 @@ def mmr_bench_procedure(quality, cost, quality_pred, cost_pred):
 
     One point per distinct predicted cost C: each query takes the first
     model of highest predicted quality among those predicted at most C (the
-    first model when none is). The frontier keeps strictly better points; nAUC
-    is the trapezoid area over the frontier's own cost range; QNC is the first
+    first model when none is). The frontier keeps strictly better points. nAUC
+    is the trapezoid area over the frontier's own cost range. QNC is the first
     frontier cost reaching the best single model's accuracy, over its cost.
     """
     points = []
