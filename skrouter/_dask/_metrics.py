@@ -23,7 +23,7 @@ from ..metrics._curve import (
     _cost_weight_points,
     pareto_frontier,
 )
-from ..metrics._scores import _COST_RANGES, _QUALITY_TOLERANCE, _mean_over_range
+from ..metrics._scores import _COST_RANGES, _nauc_of_frontier, _qnc_of_frontier
 from ._columns import (
     COST_PRED_PREFIX,
     COST_PREFIX,
@@ -144,12 +144,9 @@ def nauc_score(
         y_true, quality_pred, cost_pred, sweep, None
     )
     frontier_costs, frontier_qualities = pareto_frontier(costs, qualities)
-
-    if cost_range == "models":
-        low, high = model_costs.min(), model_costs.max()
-    else:
-        low, high = frontier_costs[0], frontier_costs[-1]
-    return _mean_over_range(frontier_costs, frontier_qualities, low, high)
+    return _nauc_of_frontier(
+        frontier_costs, frontier_qualities, model_costs, cost_range
+    )
 
 
 def peak_score(y_true, quality_pred, cost_pred, *, sweep="cost_weight"):
@@ -202,17 +199,9 @@ def qnc_score(y_true, quality_pred, cost_pred, *, sweep="cost_weight"):
         y_true, quality_pred, cost_pred, sweep, None
     )
     frontier_costs, frontier_qualities = pareto_frontier(costs, qualities)
-
-    # The best single model as skrouter.metrics.qnc_score picks it: highest
-    # mean quality, then lower mean cost, then the earlier model.
-    order = np.lexsort((np.arange(model_costs.shape[0]), model_costs, -model_qualities))
-    best = order[0]
-    if model_costs[best] == 0:
-        return float("nan")
-    reached = frontier_qualities >= model_qualities[best] - _QUALITY_TOLERANCE
-    if not reached.any():
-        return float("inf")
-    return float(frontier_costs[np.argmax(reached)] / model_costs[best])
+    return _qnc_of_frontier(
+        frontier_costs, frontier_qualities, model_costs, model_qualities
+    )
 
 
 def _curve_and_models(y_true, quality_pred, cost_pred, sweep, cost_scale):

@@ -73,12 +73,9 @@ def nauc_score(
     frontier_costs, frontier_qualities, model_costs, _ = _frontier_and_models(
         y_true, quality_pred, cost_pred, sweep
     )
-
-    if cost_range == "models":
-        low, high = model_costs.min(), model_costs.max()
-    else:
-        low, high = frontier_costs[0], frontier_costs[-1]
-    return _mean_over_range(frontier_costs, frontier_qualities, low, high)
+    return _nauc_of_frontier(
+        frontier_costs, frontier_qualities, model_costs, cost_range
+    )
 
 
 def peak_score(y_true, quality_pred, cost_pred, *, sweep="cost_weight"):
@@ -148,16 +145,9 @@ def qnc_score(y_true, quality_pred, cost_pred, *, sweep="cost_weight"):
     frontier_costs, frontier_qualities, model_costs, model_qualities = (
         _frontier_and_models(y_true, quality_pred, cost_pred, sweep)
     )
-
-    best = np.lexsort((np.arange(model_costs.shape[0]), model_costs, -model_qualities))[
-        0
-    ]
-    if model_costs[best] == 0:
-        return float("nan")
-    reached = frontier_qualities >= model_qualities[best] - _QUALITY_TOLERANCE
-    if not reached.any():
-        return float("inf")
-    return float(frontier_costs[np.argmax(reached)] / model_costs[best])
+    return _qnc_of_frontier(
+        frontier_costs, frontier_qualities, model_costs, model_qualities
+    )
 
 
 def single_model_points(y_true):
@@ -231,6 +221,31 @@ def _frontier_and_models(y_true, quality_pred, cost_pred, sweep):
     costs, qualities, _ = _sweep(quality, cost, quality_pred, cost_pred, sweep)
     frontier_costs, frontier_qualities = pareto_frontier(costs, qualities)
     return frontier_costs, frontier_qualities, cost.mean(axis=0), quality.mean(axis=0)
+
+
+def _nauc_of_frontier(frontier_costs, frontier_qualities, model_costs, cost_range):
+    """nAUC of a frontier over the range that ``cost_range`` names."""
+    if cost_range == "models":
+        low, high = model_costs.min(), model_costs.max()
+    else:
+        low, high = frontier_costs[0], frontier_costs[-1]
+    return _mean_over_range(frontier_costs, frontier_qualities, low, high)
+
+
+def _qnc_of_frontier(frontier_costs, frontier_qualities, model_costs, model_qualities):
+    """QNC of a frontier against the best single model of the given means.
+
+    The best model has the highest mean quality, then the lower mean cost,
+    then comes first.
+    """
+    order = np.arange(model_costs.shape[0])
+    best = np.lexsort((order, model_costs, -model_qualities))[0]
+    if model_costs[best] == 0:
+        return float("nan")
+    reached = frontier_qualities >= model_qualities[best] - _QUALITY_TOLERANCE
+    if not reached.any():
+        return float("inf")
+    return float(frontier_costs[np.argmax(reached)] / model_costs[best])
 
 
 def _mean_over_range(frontier_costs, frontier_qualities, low, high):
