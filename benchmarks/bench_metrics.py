@@ -37,7 +37,7 @@ def make_predictions(n_queries, n_models, seed=0):
 
 
 def plain_cap_curve(quality, cost, quality_pred, cost_pred):
-    """Every distinct predicted cost, each query routed again."""
+    """Route every query again at every distinct predicted cost."""
     rows = np.arange(quality.shape[0])
     cheapest = np.lexsort((-quality_pred, cost_pred), axis=1)[:, 0]
     costs, qualities = [], []
@@ -54,7 +54,7 @@ def plain_cap_curve(quality, cost, quality_pred, cost_pred):
 
 
 def plain_cost_weight_curve(quality, cost, quality_pred, cost_pred, weights, scale):
-    """The choice at λ = 0 and just after every breakpoint, routed again."""
+    """Route every query again at λ = 0 and just after every breakpoint."""
     rows = np.arange(quality.shape[0])
     probes = np.concatenate(
         ([0.0], (weights[1:-1] + weights[2:]) / 2, [2 * weights[-1]])

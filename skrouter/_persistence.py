@@ -17,10 +17,10 @@ def get_trusted_types():
     """Return the skrouter types that ``skops.io.load`` may build.
 
     skops refuses to load types it does not know unless the caller trusts
-    them. These are skrouter's own estimators; their fitted state holds only
+    them. These are skrouter's own estimators; their fitted state contains only
     numpy arrays, Python built-ins and scikit-learn objects, which skops
     trusts by default. Check a file with ``skops.io.get_untrusted_types``
-    before loading it: a type outside this list means the file holds
+    before loading it: a type outside this list means the file contains
     something else.
 
     Returns

@@ -32,7 +32,7 @@ def test_recent_vectors_are_read_only_copies():
         stored[0] = 2.0
 
 
-def test_cache_serves_a_vector_after_its_file_is_gone(tmp_path):
+def test_cache_hit_after_file_deleted(tmp_path):
     cache = EmbeddingCache(tmp_path / "space")
     cache.set("ab" + "0" * 62, np.arange(3, dtype=np.float32))
     for path in (tmp_path / "space").rglob("*.npy"):

@@ -17,7 +17,7 @@ def get_data_home(data_home=None):
     Parameters
     ----------
     data_home : str or path-like, default=None
-        Folder that holds the upstream data sets, one subfolder each
+        Folder that contains the upstream data sets, one subfolder each
         (``math-vision/``, ``mathvista/``, ``routerbench-subset/``).
 
     Returns
@@ -52,7 +52,7 @@ def _resolve_data_home(data_home):
         if not path.is_dir():
             raise FileNotFoundError(
                 f"The environment variable {DATA_HOME_ENV}={from_env!r} names a "
-                "folder that does not exist. Set it to the folder that holds the "
+                "folder that does not exist. Set it to the folder that contains the "
                 "data sets, or unset it to use the copy shipped in the package."
             )
         return path.resolve(), False
@@ -66,7 +66,7 @@ def _resolve_data_home(data_home):
     if not path.is_dir():
         raise FileNotFoundError(
             f"data_home={str(data_home)!r} is not an existing folder. Pass the "
-            "folder that holds the data sets (math-vision/, mathvista/, "
+            "folder that contains the data sets (math-vision/, mathvista/, "
             "routerbench-subset/), or None."
         )
     return path.resolve(), False

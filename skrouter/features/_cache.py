@@ -114,7 +114,7 @@ class _RecentVectors:
     """In-process copy of the most recently read or written entries.
 
     A grid search transforms the same queries once per fit and per scorer,
-    in clones of one featurizer; reading every vector back from its file
+    in clones of one featurizer. Reading every vector back from its file
     each time cost more than the search itself. Entries never change once
     written, because their key hashes the content and the model, so the
     copies need no invalidation. The least recently used entries go first
@@ -147,7 +147,7 @@ class _RecentVectors:
                 self._bytes -= dropped.nbytes
 
 
-# 256 MiB holds the embeddings of about 130,000 queries at 512 float32
+# 256 MiB fits the embeddings of about 130,000 queries at 512 float32
 # dimensions per half.
 _RECENT = _RecentVectors(max_bytes=256 * 2**20)
 

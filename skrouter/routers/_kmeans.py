@@ -14,7 +14,7 @@ from ._base import (
 class KMeansRouter(BaseRouter):
     """Router that averages outcomes within k-means clusters of queries.
 
-    ``fit`` clusters the training queries; each model's predicted quality and
+    ``fit`` clusters the training queries. Each model's predicted quality and
     cost in a cluster are the means of its observed outcomes there, shrunk
     toward its global training mean with the pseudo-count
     ``prior_strength``. A query gets the estimates of its nearest centroid.

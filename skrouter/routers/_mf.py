@@ -60,7 +60,7 @@ class MFRouter(BaseRouter):
         Number of latent factors. With ``solver="ridge"`` it is capped: when
         ``n_factors >= n_features`` the features themselves are the factors,
         and with fewer training queries than factors the SVD returns one
-        factor per query. ``n_factors_`` holds the number used.
+        factor per query. ``n_factors_`` is the number used.
     alpha : float, default=0.01
         L2 penalty: ``alpha / 2 * ||w||**2`` is added to the mean loss over
         the observed outcomes. With ``solver="torch"`` it is Adam's
