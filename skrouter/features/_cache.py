@@ -29,7 +29,6 @@ import json
 import os
 import tempfile
 import threading
-from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -82,11 +81,54 @@ def content_key(kind, content):
         SHA-256 hex digest.
     """
     if isinstance(content, str):
+        return _STRING_KEYS.key(kind, content)
+    return _hash_content(kind, content)
+
+
+def _hash_content(kind, content):
+    if isinstance(content, str):
         content = content.encode("utf-8", errors="surrogatepass")
     hasher = hashlib.sha256(kind.encode())
     hasher.update(b"\0")
     hasher.update(content)
     return hasher.hexdigest()
+
+
+class _StringKeys:
+    """Keys of recently seen strings, so a repeated text is not hashed again.
+
+    A grid search transforms the same texts once per fit and per score, and
+    SHA-256 over each of them was a third of a cached transform. Looking a
+    string up in a dict costs a fraction of that. All entries are dropped at
+    once when the remembered strings exceed ``max_chars`` characters, which
+    bounds the memory without bookkeeping per entry.
+    """
+
+    def __init__(self, max_chars):
+        self.max_chars = max_chars
+        self._keys = {}
+        self._chars = 0
+        self._lock = threading.Lock()
+
+    def key(self, kind, text):
+        entry = (kind, text)
+        key = self._keys.get(entry)
+        if key is not None:
+            return key
+
+        key = _hash_content(kind, text)
+        with self._lock:
+            if self._chars + len(text) > self.max_chars:
+                self._keys.clear()
+                self._chars = 0
+            if entry not in self._keys:
+                self._keys[entry] = key
+                self._chars += len(text)
+        return key
+
+
+# 32 million characters: the texts of about 60,000 typical queries.
+_STRING_KEYS = _StringKeys(max_chars=32 * 2**20)
 
 
 def _memory_location(memory):
@@ -110,45 +152,103 @@ def _memory_location(memory):
     return Path(location).expanduser()
 
 
+class _FolderVectors:
+    """Vectors of one cache folder, dimension and dtype, as rows of a matrix.
+
+    A cached transform gathers its rows with one fancy index; a dict lookup
+    and a copy per vector took about eight times as long for 240 queries.
+    The matrix doubles when full, so it may hold up to twice the rows in use.
+    """
+
+    def __init__(self, dim, dtype):
+        self.rows = {}
+        self.matrix = np.empty((16, dim), dtype=dtype)
+
+    def append(self, key, vector):
+        """Add ``vector`` under ``key``; return the bytes newly allocated."""
+        n_rows = len(self.rows)
+        grown = 0
+        if n_rows == self.matrix.shape[0]:
+            larger = np.empty((2 * n_rows, self.matrix.shape[1]), self.matrix.dtype)
+            larger[:n_rows] = self.matrix
+            grown = larger.nbytes - self.matrix.nbytes
+            self.matrix = larger
+        self.matrix[n_rows] = vector
+        self.rows[key] = n_rows
+        return grown
+
+
 class _RecentVectors:
-    """In-process copy of the most recently read or written entries.
+    """In-process copy of the entries recently read or written.
 
     A grid search transforms the same queries once per fit and per scorer,
     in clones of one featurizer. Reading every vector back from its file
     each time cost more than the search itself. Entries never change once
     written, because their key hashes the content and the model, so the
-    copies need no invalidation. The least recently used entries go first
-    when the copies exceed ``max_bytes``.
+    copies need no invalidation. When the copies would exceed ``max_bytes``,
+    all of them are dropped at once: bookkeeping per entry would cost more
+    than it saves, and a pass over more vectors than fit misses either way.
     """
 
     def __init__(self, max_bytes):
         self.max_bytes = max_bytes
-        self._vectors = OrderedDict()
+        self._stores = {}
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def get(self, entry):
-        with self._lock:
-            vector = self._vectors.get(entry)
-            if vector is not None:
-                self._vectors.move_to_end(entry)
-            return vector
+    def lookup(self, folder_name, keys, dim, dtype):
+        """Return which of ``keys`` are in memory, and their vectors in order.
 
-    def put(self, entry, vector):
-        vector = np.array(vector, copy=True)
-        vector.setflags(write=False)
+        Returns
+        -------
+        in_memory : ndarray of shape (len(keys),), bool
+        vectors : ndarray of shape (in_memory.sum(), dim)
+            A copy, so later changes to the store cannot reach it.
+        """
         with self._lock:
-            if entry in self._vectors:
+            store = self._stores.get((folder_name, dim, np.dtype(dtype).str))
+            if store is None:
+                return np.zeros(len(keys), dtype=bool), np.empty((0, dim), dtype)
+            rows = store.rows
+            indices = np.fromiter(
+                (rows.get(key, -1) for key in keys), dtype=np.intp, count=len(keys)
+            )
+            in_memory = indices >= 0
+            return in_memory, store.matrix[indices[in_memory]]
+
+    def get(self, folder_name, key):
+        """Return the vector kept under ``key`` in any store of the folder."""
+        with self._lock:
+            for (name, _, _), store in self._stores.items():
+                row = store.rows.get(key) if name == folder_name else None
+                if row is not None:
+                    return store.matrix[row].copy()
+        return None
+
+    def put(self, folder_name, key, vector):
+        """Copy ``vector`` in under ``key``, unless ``key`` is already kept."""
+        vector = np.asarray(vector)
+        (dim,) = vector.shape
+        store_key = (folder_name, dim, vector.dtype.str)
+        with self._lock:
+            store = self._stores.get(store_key)
+            if store is not None and key in store.rows:
                 return
-            self._vectors[entry] = vector
-            self._bytes += vector.nbytes
-            while self._bytes > self.max_bytes and self._vectors:
-                _, dropped = self._vectors.popitem(last=False)
-                self._bytes -= dropped.nbytes
+            if store is None or len(store.rows) == store.matrix.shape[0]:
+                # The next row may double the matrix: make room for that.
+                needed = 16 * vector.nbytes if store is None else store.matrix.nbytes
+                if self._bytes + needed > self.max_bytes:
+                    self._stores.clear()
+                    self._bytes = 0
+                    store = None
+            if store is None:
+                store = self._stores[store_key] = _FolderVectors(dim, vector.dtype)
+                self._bytes += store.matrix.nbytes
+            self._bytes += store.append(key, vector)
 
 
-# 256 MiB fits the embeddings of about 130,000 queries at 512 float32
-# dimensions per half.
+# 256 MiB, counted with the room the matrices keep for growth, holds the
+# embeddings of at least 65,000 queries at 512 float32 dimensions per half.
 _RECENT = _RecentVectors(max_bytes=256 * 2**20)
 
 
@@ -203,15 +303,20 @@ class EmbeddingCache:
         """Return the stored vector of ``key``, or None when absent."""
         if self.folder is None:
             return None
-        vector = _RECENT.get((self._folder_name, key))
+        vector = _RECENT.get(self._folder_name, key)
         if vector is not None:
             return vector
+        return self._read(key)
+
+    def _read(self, key):
+        """Return the vector of ``key`` from its file, or None when absent."""
         try:
             vector = np.load(self._path(key), allow_pickle=False)
         except (FileNotFoundError, ValueError, EOFError):
             # A missing or truncated entry is recomputed and rewritten.
             return None
-        _RECENT.put((self._folder_name, key), vector)
+        if vector.ndim == 1:
+            _RECENT.put(self._folder_name, key, vector)
         return vector
 
     def set(self, key, vector):
@@ -228,7 +333,7 @@ class EmbeddingCache:
         except BaseException:
             os.unlink(temporary)
             raise
-        _RECENT.put((self._folder_name, key), np.asarray(vector))
+        _RECENT.put(self._folder_name, key, vector)
 
     def embed(self, keys, compute, dim, dtype=np.float32):
         """Return the vectors of ``keys``, computing only the absent ones.
@@ -255,15 +360,28 @@ class EmbeddingCache:
         vectors : ndarray of shape (len(keys), dim)
         """
         vectors = np.zeros((len(keys), dim), dtype=dtype)
-        first_position = {}
-        for position, key in enumerate(keys):
-            if key is not None and key not in first_position:
-                first_position[key] = position
+        present = np.asarray(
+            [position for position, key in enumerate(keys) if key is not None],
+            dtype=np.intp,
+        )
+        if self.folder is None or present.size == 0:
+            in_memory = np.zeros(present.size, dtype=bool)
+        else:
+            in_memory, memory_vectors = _RECENT.lookup(
+                self._folder_name, [keys[position] for position in present], dim, dtype
+            )
+            vectors[present[in_memory]] = memory_vectors
+        if in_memory.all():
+            return vectors
 
-        missing = []
+        # The rest: first the files, then the model, each distinct key once.
+        first_position = {}
+        for position in present[~in_memory]:
+            first_position.setdefault(keys[position], position)
         found = {}
+        missing = []
         for key, position in first_position.items():
-            vector = self.get(key)
+            vector = None if self.folder is None else self._read(key)
             if vector is not None and vector.shape == (dim,):
                 found[key] = vector
             else:
@@ -282,7 +400,6 @@ class EmbeddingCache:
                 if not np.isnan(vector).any():
                     self.set(keys[position], vector)
 
-        for position, key in enumerate(keys):
-            if key is not None:
-                vectors[position] = found[key]
+        for position in present[~in_memory]:
+            vectors[position] = found[keys[position]]
         return vectors

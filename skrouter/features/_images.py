@@ -183,8 +183,10 @@ def cell_digest(cell, image_root=None, row=None):
     if isinstance(cell, (str, os.PathLike)) and not is_missing(cell):
         # String operations, not pathlib: this runs for every image of every
         # transform, and building Path objects cost more than the lookup.
-        path = os.path.expanduser(os.fspath(cell))
-        if not os.path.isabs(path) and image_root is not None:
+        path = os.fspath(cell)
+        if path.startswith("~"):
+            path = os.path.expanduser(path)
+        if image_root is not None and not os.path.isabs(path):
             path = os.path.join(os.path.expanduser(os.fspath(image_root)), path)
         try:
             status = os.stat(path)
@@ -193,9 +195,10 @@ def cell_digest(cell, image_root=None, row=None):
                 f"Could not read the image file of row {row!r} at '{path}': "
                 f"{exc.strerror or exc}."
             ) from exc
+
+        # A dict read is atomic, so only writers take the lock.
         identity = (path, status.st_size, status.st_mtime_ns)
-        with _FILE_DIGESTS_LOCK:
-            digest = _FILE_DIGESTS.get(identity)
+        digest = _FILE_DIGESTS.get(identity)
         if digest is None:
             source, _ = read_image_source(path, None, row)
             digest = image_digest(source)
