@@ -206,6 +206,9 @@ def run(settings, n_cost_weights, n_folds):
                 }
             X = data.X.iloc[:n_queries].reset_index(drop=True)
             y = data.y.iloc[:n_queries].reset_index(drop=True)
+            # Untimed: the first model built in a process pays for setting
+            # up torch, which would count against whichever side ran first.
+            CLIPFeaturizer(**model).fit_transform(X.iloc[:2])
             for router_label, router in routers:
                 rows.append(
                     time_router(
@@ -248,7 +251,7 @@ def main():
     if args.quick:
         run([("tiny", 60, [kmeans], 1)], n_cost_weights=4, n_folds=3)
     else:
-        settings = [("ViT-B-32", 100, [kmeans], 2), ("tiny", 300, [kmeans, knn], 3)]
+        settings = [("ViT-B-32", 100, [kmeans], 3), ("tiny", 300, [kmeans, knn], 3)]
         run(settings, n_cost_weights=20, n_folds=5)
 
 
