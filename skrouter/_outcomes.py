@@ -349,7 +349,15 @@ def _outcome_arrays(y):
 
 def _check_complete(y, input_name="y_true"):
     """Validate outcomes and keep the complete rows, warning once if any drop."""
-    y = check_outcomes(y, input_name=input_name)
+    return _complete_arrays(check_outcomes(y, input_name=input_name), input_name)
+
+
+def _complete_arrays(y, input_name):
+    """Keep the complete rows of validated outcomes, warning once if any drop.
+
+    Returns the quality and cost of the complete rows, the model names and
+    the mask of complete rows.
+    """
     quality, cost, models = _outcome_arrays(y)
     complete = ~np.isnan(quality).any(axis=1)
     n_left_out = int((~complete).sum())
@@ -363,6 +371,6 @@ def _check_complete(y, input_name="y_true"):
             f"{n_left_out} of {len(y)} queries in {input_name} have missing outcomes "
             "and are left out of the metric.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     return quality[complete], cost[complete], models, complete

@@ -19,6 +19,8 @@ from skrouter.metrics import (
     get_scorer,
     get_scorers,
     nauc_score,
+    peak_score,
+    qnc_score,
     refit_within_budget,
 )
 from skrouter.routers import (
@@ -450,6 +452,46 @@ def test_get_scorers_matches_single_scorers(problem):
         together = get_scorers(names)(pipeline, X_test, y_test)
         for name in names:
             assert together[name] == get_scorer(name)(pipeline, X_test, y_test)
+
+
+def test_scorers_equal_the_metrics_on_reordered_incomplete_outcomes(problem):
+    X_train, y_train, X_test, y_test = problem
+    pipeline = Pipeline([("scale", StandardScaler()), ("router", KMeansRouter(4))])
+    pipeline.set_params(router__random_state=0, router__cost_weight=0.5)
+    pipeline.fit(X_train, y_train)
+    router = pipeline[-1]
+    features = pipeline[:-1].transform(X_test)
+    quality_pred = router.predict_quality(features)
+    cost_pred = router.predict_cost(features)
+    chosen = router.predict(features)
+
+    # Plain references: the public metrics, and the mean outcome of the chosen
+    # model over the rows where every outcome is observed.
+    complete = ~y_test["quality"].isna().any(axis=1).to_numpy()
+    assert 0 < complete.sum() < len(y_test)
+    rows = np.flatnonzero(complete)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = {
+            "nauc": nauc_score(y_test, quality_pred, cost_pred),
+            "peak_score": peak_score(y_test, quality_pred, cost_pred),
+            "neg_qnc": -qnc_score(y_test, quality_pred, cost_pred),
+        }
+    expected["mean_quality"] = np.mean(
+        [y_test["quality"].iloc[row][chosen[row]] for row in rows]
+    )
+    expected["neg_mean_cost"] = -np.mean(
+        [y_test["cost"].iloc[row][chosen[row]] for row in rows]
+    )
+
+    reordered = y_test[y_test.columns[::-1]]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scores = get_scorers(list(expected))(pipeline, X_test, reordered)
+    assert len(caught) == 1
+    assert "left out of the metric" in str(caught[0].message)
+    for name, value in expected.items():
+        assert scores[name] == pytest.approx(value, abs=1e-12), name
 
 
 def test_get_scorers_in_grid_search_with_budget_refit(problem):

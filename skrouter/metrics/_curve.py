@@ -380,8 +380,15 @@ def _check_predictions(y_true, quality_pred, cost_pred):
     The warning about incomplete rows is issued here, once per metric call.
     """
     quality, cost, models, complete = _check_complete(y_true, "y_true")
-    n_queries, n_models = complete.shape[0], len(models)
+    quality_pred, cost_pred = _check_prediction_values(
+        quality_pred, cost_pred, complete, len(models)
+    )
+    return quality, cost, quality_pred, cost_pred
 
+
+def _check_prediction_values(quality_pred, cost_pred, complete, n_models):
+    """Validate predictions for the rows of ``complete``; keep the complete ones."""
+    n_queries = complete.shape[0]
     checked = []
     for name, values in (("quality_pred", quality_pred), ("cost_pred", cost_pred)):
         if hasattr(values, "to_numpy"):
@@ -406,7 +413,7 @@ def _check_predictions(y_true, quality_pred, cost_pred):
         raise ValueError(
             f"cost_pred must be >= 0; got a minimum of {cost_pred.min()!r}."
         )
-    return quality, cost, quality_pred, cost_pred
+    return quality_pred, cost_pred
 
 
 def _check_cost_scale(cost_scale, cost):

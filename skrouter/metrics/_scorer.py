@@ -4,8 +4,13 @@ import warnings
 
 import numpy as np
 
-from .._outcomes import _check_complete
-from ._scores import nauc_score, peak_score, qnc_score
+from .._outcomes import _complete_arrays
+from ._curve import _check_prediction_values, _sweep
+from ._scores import (
+    _frontier_and_models_of_arrays,
+    _nauc_of_frontier,
+    _qnc_of_frontier,
+)
 
 
 def _final_router(estimator, X):
@@ -36,25 +41,46 @@ class _RouterScorer:
         return f"skrouter.metrics.get_scorer({self.name!r})"
 
     def __call__(self, estimator, X, y):
-        router, X, y = _router_inputs(estimator, X, y, self.name)
+        router, X, outcomes = _router_inputs(estimator, X, y, self.name)
         quality_pred, cost_pred = router._predict(X)
-        return self._score(router, quality_pred, cost_pred, y)
+        return self._score(router, quality_pred, cost_pred, outcomes)
 
-    def _score(self, router, quality_pred, cost_pred, y):
-        """Score predictions already made by ``router`` for the queries of y."""
+    def _score(self, router, quality_pred, cost_pred, outcomes):
+        """Score predictions already made by ``router`` for validated outcomes.
+
+        ``outcomes`` is what ``_router_inputs`` returns: the quality and cost
+        of the complete rows, the model names and the mask of complete rows.
+        """
+        quality, cost, models, complete = outcomes
+        quality_pred, cost_pred = _check_prediction_values(
+            quality_pred, cost_pred, complete, len(models)
+        )
         if self.kind in ("mean_quality", "mean_cost"):
-            quality, cost, _, complete = _check_complete(y, "y")
-            choice = router._choose_from(
-                quality_pred[complete], cost_pred[complete], router.cost_weight_
-            )
+            choice = router._choose_from(quality_pred, cost_pred, router.cost_weight_)
             rows = np.arange(choice.shape[0])
             values = quality if self.kind == "mean_quality" else cost
             return self.sign * float(values[rows, choice].mean())
 
-        metric = {"nauc": nauc_score, "peak_score": peak_score, "qnc": qnc_score}[
-            self.kind
-        ]
-        return self.sign * metric(y, quality_pred, cost_pred)
+        if self.kind == "peak_score":
+            _, qualities, _ = _sweep(
+                quality, cost, quality_pred, cost_pred, "cost_weight"
+            )
+            return self.sign * float(qualities.max())
+
+        frontier_costs, frontier_qualities, model_costs, model_qualities = (
+            _frontier_and_models_of_arrays(
+                quality, cost, quality_pred, cost_pred, "cost_weight"
+            )
+        )
+        if self.kind == "nauc":
+            score = _nauc_of_frontier(
+                frontier_costs, frontier_qualities, model_costs, "models"
+            )
+        else:
+            score = _qnc_of_frontier(
+                frontier_costs, frontier_qualities, model_costs, model_qualities
+            )
+        return self.sign * score
 
 
 class _RouterScorers:
@@ -67,23 +93,27 @@ class _RouterScorers:
         return f"skrouter.metrics.get_scorers({self.names!r})"
 
     def __call__(self, estimator, X, y):
-        router, X, y = _router_inputs(estimator, X, y, "get_scorers")
+        router, X, outcomes = _router_inputs(estimator, X, y, "get_scorers")
         quality_pred, cost_pred = router._predict(X)
         return {
-            name: _SCORERS[name]._score(router, quality_pred, cost_pred, y)
+            name: _SCORERS[name]._score(router, quality_pred, cost_pred, outcomes)
             for name in self.names
         }
 
 
 def _router_inputs(estimator, X, y, scorer_name):
-    """Return the final router, X transformed for it, and y in its model order."""
+    """Return the final router, X transformed for it, and y's arrays.
+
+    y is validated once here, in the model order of the router, and its
+    complete rows are kept, as every metric does.
+    """
     router, X = _final_router(estimator, X)
     if not hasattr(router, "predict_quality"):
         raise TypeError(
             f"the {scorer_name!r} scorer needs a skrouter router as the last step; "
             f"got {type(router).__name__}."
         )
-    return router, X, router._align_outcomes(y)
+    return router, X, _complete_arrays(router._align_outcomes(y), "y")
 
 
 _SCORERS = {

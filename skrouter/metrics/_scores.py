@@ -218,6 +218,11 @@ def _frontier_and_models(y_true, quality_pred, cost_pred, sweep):
     quality, cost, quality_pred, cost_pred = _check_predictions(
         y_true, quality_pred, cost_pred
     )
+    return _frontier_and_models_of_arrays(quality, cost, quality_pred, cost_pred, sweep)
+
+
+def _frontier_and_models_of_arrays(quality, cost, quality_pred, cost_pred, sweep):
+    """As :func:`_frontier_and_models`, on validated arrays of complete rows."""
     costs, qualities, _ = _sweep(quality, cost, quality_pred, cost_pred, sweep)
     frontier_costs, frontier_qualities = pareto_frontier(costs, qualities)
     return frontier_costs, frontier_qualities, cost.mean(axis=0), quality.mean(axis=0)
