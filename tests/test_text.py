@@ -306,3 +306,11 @@ def test_offline_pipeline_grid_search_and_skops(tmp_path, math_vision):
 
     assert set(untrusted) <= set(get_trusted_types())
     np.testing.assert_array_equal(restored.predict(X), expected)
+
+
+@pytest.mark.parametrize("verbose, shown", [(0, False), (1, False), (2, True)])
+def test_weights_bar_follows_verbose(monkeypatch, capsys, verbose, shown):
+    # Load the model anew, as a fresh process would.
+    monkeypatch.setattr(_text, "_loaded_models", {})
+    SentenceEmbedder(verbose=verbose).fit_transform(["What is the area?"])
+    assert ("Loading weights" in capsys.readouterr().err) is shown

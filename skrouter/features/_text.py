@@ -194,13 +194,35 @@ def _embedding_dim_from_config(folder):
     return int(dim) if dim is not None else None
 
 
-def _load_sentence_transformer(folder, device):
+@contextlib.contextmanager
+def _weights_progress_bar(show):
+    """Show or hide the bar that transformers draws while loading weights."""
+    try:
+        from transformers.utils import logging as transformers_logging
+    except ImportError:
+        yield
+        return
+    was_enabled = transformers_logging.is_progress_bar_enabled()
+    if show:
+        transformers_logging.enable_progress_bar()
+    else:
+        transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            transformers_logging.enable_progress_bar()
+        else:
+            transformers_logging.disable_progress_bar()
+
+
+def _load_sentence_transformer(folder, device, show_progress=False):
     """Return the model of ``folder`` on ``device``, loading it once."""
     key = (str(Path(folder).resolve()), str(device))
     with _loaded_models_lock:
         if key not in _loaded_models:
             sentence_transformers = _require_sentence_transformers()
-            with _hub_offline():
+            with _hub_offline(), _weights_progress_bar(show_progress):
                 _loaded_models[key] = sentence_transformers.SentenceTransformer(
                     str(folder), device=device, local_files_only=True
                 )
@@ -241,7 +263,9 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
         ``str`` to save the embedder with skops, which does not load
         ``pathlib`` objects by default.
     verbose : int, default=0
-        Print progress to stderr when positive.
+        Print progress to stderr when positive. Above 1, also show the
+        progress bars of sentence-transformers while it loads the weights
+        and embeds.
 
     Attributes
     ----------
@@ -495,7 +519,9 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
             folder = self._model_folder()
             if self.verbose:
                 print(f"[SentenceEmbedder] loading {folder}", file=sys.stderr)
-            model = _load_sentence_transformer(folder, self.device)
+            model = _load_sentence_transformer(
+                folder, self.device, show_progress=self.verbose > 1
+            )
             self._model = model
         return model
 
