@@ -364,7 +364,7 @@ def featurize(choice, data, *, progress, seed=0):
     except (ImportError, OSError) as exc:
         if choice.requested != "auto" or choice.kind != "offline":
             raise EvaluationError(
-                f"--features {choice.kind} failed: {_one_line(exc)}"
+                f"--features {choice.kind} failed: {_for_the_command_line(exc)}"
             ) from exc
         choice.reason += f"; offline featurizer failed to load ({_one_line(exc)})"
         choice.kind = "text-tfidf"
@@ -388,6 +388,23 @@ def featurize(choice, data, *, progress, seed=0):
 
 def _one_line(exc):
     return " ".join(str(exc).split())
+
+
+_HOW_TO_PASS_LOCAL_WEIGHTS_HERE = (
+    "Pass a downloaded checkpoint with --clip-pretrained /path/to/weights.pt "
+    "(or .safetensors), or a folder holding open_clip_config.json and the "
+    "weights with --clip-model local-dir:/path/to/folder, or use "
+    "--features auto to fall back to features that need no download."
+)
+
+
+def _for_the_command_line(exc):
+    """Return the message of ``exc`` with the CLI options in place of Python's."""
+    from .features._clip import _HOW_TO_PASS_LOCAL_WEIGHTS
+
+    return _one_line(exc).replace(
+        " ".join(_HOW_TO_PASS_LOCAL_WEIGHTS.split()), _HOW_TO_PASS_LOCAL_WEIGHTS_HERE
+    )
 
 
 # -- routers -----------------------------------------------------------------

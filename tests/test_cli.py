@@ -8,6 +8,7 @@ import pytest
 from skrouter import _evaluate
 from skrouter.cli import main
 from skrouter.datasets import load_math_vision, to_mmr_csv
+from skrouter.features import _clip
 
 # A small run: 300 queries, 90 of them for training.
 SMALL = ["--max-queries", "300", "--train-size", "0.3", "--quiet"]
@@ -326,3 +327,18 @@ def test_python_m_skrouter(tmp_path):
     assert completed.stderr == ""
     assert "oracle" in completed.stdout
     assert (tmp_path / "results.json").is_file()
+
+
+def test_clip_without_weights_names_the_options(tmp_path, capsys, monkeypatch):
+    # No cached weights, and offline so the download fails at once.
+    monkeypatch.setattr(_clip, "_cached_tag_checkpoint", lambda tag_config: None)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    argv = ["evaluate", "--features", "clip", "--clip-model", "ViT-B-32"]
+    argv += ["--clip-pretrained", "openai", "--out", str(tmp_path), *SMALL]
+
+    status, _, err = _run(argv, capsys)
+
+    _assert_one_line_error(status, err, "--features clip failed")
+    assert "--clip-pretrained /path/to/weights.pt" in err
+    assert "--clip-model local-dir:" in err
+    assert "pretrained='/path" not in err

@@ -446,6 +446,27 @@ def test_offline_tag_fails_fast(monkeypatch):
     assert time.perf_counter() - start < 10
 
 
+def test_failed_download_message(monkeypatch):
+    import huggingface_hub
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("The hub could not be reached.")
+
+    # No cached weights and a hub that cannot be reached, without a network.
+    monkeypatch.setattr(clip_module, "_cached_tag_checkpoint", lambda config: None)
+    monkeypatch.setattr(clip_module, "_hub_offline", lambda: False)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", unreachable)
+    X = pd.DataFrame({"question": ["q1"], "image": [None]})
+    featurizer = CLIPFeaturizer(model_name="ViT-B-32", pretrained="openai")
+
+    with pytest.raises(OSError) as error:
+        featurizer.fit_transform(X)
+    message = str(error.value)
+    assert "Failed to download the weights of pretrained='openai'" in message
+    assert "could not be reached. Pass a downloaded checkpoint" in message
+    assert ".." not in message
+
+
 def test_unknown_pretrained_raises():
     X = pd.DataFrame({"question": ["q1"], "image": [None]})
     featurizer = CLIPFeaturizer(pretrained="no-such-tag")

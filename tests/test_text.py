@@ -314,3 +314,20 @@ def test_weights_bar_follows_verbose(monkeypatch, capsys, verbose, shown):
     monkeypatch.setattr(_text, "_loaded_models", {})
     SentenceEmbedder(verbose=verbose).fit_transform(["What is the area?"])
     assert ("Loading weights" in capsys.readouterr().err) is shown
+
+
+def test_progress_reported_per_chunk(capsys):
+    texts = [f"What is {number} plus {number}?" for number in range(40)]
+    in_one_chunk = SentenceEmbedder(batch_size=64).fit_transform(texts)
+    capsys.readouterr()
+
+    # Chunks of 8 batches of 2 texts: 16, 32, then 40.
+    in_chunks = SentenceEmbedder(batch_size=2, verbose=1).fit_transform(texts)
+
+    np.testing.assert_allclose(in_chunks, in_one_chunk, atol=1e-5)
+    progress = [
+        line.split()[2]
+        for line in capsys.readouterr().err.splitlines()
+        if "embedded" in line
+    ]
+    assert progress == ["16/40", "32/40", "40/40"]

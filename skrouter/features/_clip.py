@@ -126,8 +126,9 @@ def _download_tag_checkpoint(model_name, tag, tag_config):
 
         return download_pretrained(tag_config, prefer_hf_hub=False)
     except Exception as exc:
+        reason = str(exc).strip().rstrip(".")
         raise OSError(
-            f"Failed to download the weights of {where}: {exc}. "
+            f"Failed to download the weights of {where}: {reason}. "
             f"{_HOW_TO_PASS_LOCAL_WEIGHTS}"
         ) from exc
 

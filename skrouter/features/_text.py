@@ -526,17 +526,32 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
         return model
 
     def _encode(self, texts, positions):
+        """Embed the texts at ``positions``: distinct ones, not in the cache."""
         model = self._load_model()
         batch = [texts[position] for position in positions]
-        if self.verbose:
-            print(f"[SentenceEmbedder] embedding {len(batch)} texts", file=sys.stderr)
-        return model.encode(
-            batch,
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=self.verbose > 1,
-        )
+
+        # Chunks of several batches, so that verbose runs report progress
+        # during a long pass without a call to the model per batch.
+        chunk_size = 8 * self.batch_size
+        vectors = []
+        for start in range(0, len(batch), chunk_size):
+            chunk = batch[start : start + chunk_size]
+            vectors.append(
+                model.encode(
+                    chunk,
+                    batch_size=self.batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=self.verbose > 1,
+                )
+            )
+            if self.verbose:
+                print(
+                    f"[SentenceEmbedder] embedded {start + len(chunk)}/{len(batch)} "
+                    "distinct texts not in the cache",
+                    file=sys.stderr,
+                )
+        return np.concatenate(vectors)
 
 
 def _short_repr(value, limit=60):
