@@ -9,6 +9,7 @@ import argparse
 import json
 import math
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -291,6 +292,30 @@ def format_table(rows, sweep):
             text = template.format(value) if math.isfinite(value) else str(value)
             cells.append(text.rjust(width))
         lines.append("  ".join(cells))
+    return "\n".join([*lines, "", _legend(sweep)])
+
+
+_POINTS = {
+    "cost_weight": "one per cost weight",
+    "cap": "one per cap on the predicted cost",
+}
+
+_TERMS = [
+    "nAUC (models): mean quality under the router's cost-quality frontier over "
+    "the single models' cost range.",
+    "nAUC (frontier): the same over the frontier's own cost range, as "
+    "MMR-Bench reports it.",
+    "Ps: the best mean quality of any operating point.",
+    "QNC: the lowest cost at which the router reaches the best single model's "
+    "quality, divided by that model's cost (inf: it never does).",
+    "Higher is better except for QNC. Costs are mean USD per query.",
+]
+
+
+def _legend(sweep):
+    """Return the lines that define the columns of the table, 80 wide."""
+    lines = [f"Each router is a curve of operating points, {_POINTS[sweep]}."]
+    lines += [textwrap.fill(term, width=80, subsequent_indent="  ") for term in _TERMS]
     return "\n".join(lines)
 
 

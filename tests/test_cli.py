@@ -101,6 +101,15 @@ def test_table_printed(capsys, tmp_path):
     for name in ["knn", *REFERENCE_ROWS]:
         assert name in body
 
+    # The legend defines every column, in lines of at most 80 characters.
+    legend = out.split("\n\n")[-1]
+    assert legend.startswith(
+        "Each router is a curve of operating points, one per cost weight."
+    )
+    for term in ["nAUC (models):", "nAUC (frontier):", "Ps:", "QNC:"]:
+        assert term in legend
+    assert max(len(line) for line in legend.splitlines()) <= 80
+
 
 def test_progress_on_stderr(capsys, tmp_path):
     argv = ["evaluate", "--features", "text-tfidf", "--routers", "knn"]
