@@ -88,7 +88,8 @@ def test_content_key_from_memory_equals_fresh_hash():
     assert content_key("text", "What is 2 + 2?") == expected
     assert content_key("image", "What is 2 + 2?") != expected
 
-    keys = _StringKeys(max_chars=10)
+    # Room for one entry of a 6-character text, not two.
+    keys = _StringKeys(max_bytes=2 * (6 + _StringKeys.ENTRY_BYTES) - 1)
     assert keys.key("text", "abcdef") == hashlib.sha256(b"text\0abcdef").hexdigest()
     # The second string overflows the budget and empties the memory.
     assert keys.key("text", "ghijkl") == hashlib.sha256(b"text\0ghijkl").hexdigest()

@@ -100,14 +100,18 @@ class _StringKeys:
     A grid search transforms the same texts once per fit and per score, and
     SHA-256 over each of them was a third of a cached transform. Looking a
     string up in a dict costs a fraction of that. All entries are dropped at
-    once when the remembered strings exceed ``max_chars`` characters, which
-    bounds the memory without bookkeeping per entry.
+    once when their estimated size would exceed ``max_bytes``, which bounds
+    the memory without bookkeeping per entry.
     """
 
-    def __init__(self, max_chars):
-        self.max_chars = max_chars
+    # Bytes of one entry besides its text: the dict slot, the key tuple and
+    # the 64-character hex key, measured with sys.getsizeof on CPython 3.11.
+    ENTRY_BYTES = 200
+
+    def __init__(self, max_bytes):
+        self.max_bytes = max_bytes
         self._keys = {}
-        self._chars = 0
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def key(self, kind, text):
@@ -117,18 +121,21 @@ class _StringKeys:
             return key
 
         key = _hash_content(kind, text)
+        # Characters count as bytes: exact for ASCII, low by up to 4x for
+        # text that CPython stores with wider code units.
+        size = len(text) + self.ENTRY_BYTES
         with self._lock:
-            if self._chars + len(text) > self.max_chars:
+            if self._bytes + size > self.max_bytes:
                 self._keys.clear()
-                self._chars = 0
+                self._bytes = 0
             if entry not in self._keys:
                 self._keys[entry] = key
-                self._chars += len(text)
+                self._bytes += size
         return key
 
 
-# 32 million characters: the texts of about 60,000 typical queries.
-_STRING_KEYS = _StringKeys(max_chars=32 * 2**20)
+# 64 MiB: the keys of about 90,000 queries of 500 characters.
+_STRING_KEYS = _StringKeys(max_bytes=64 * 2**20)
 
 
 def _memory_location(memory):
@@ -155,7 +162,7 @@ def _memory_location(memory):
 class _FolderVectors:
     """Vectors of one cache folder, dimension and dtype, as rows of a matrix.
 
-    A cached transform gathers its rows with one fancy index; a dict lookup
+    A cached transform gathers its rows with one fancy index. A dict lookup
     and a copy per vector took about eight times as long for 240 queries.
     The matrix doubles when full, so it may hold up to twice the rows in use.
     """
@@ -186,8 +193,8 @@ class _RecentVectors:
     each time cost more than the search itself. Entries never change once
     written, because their key hashes the content and the model, so the
     copies need no invalidation. When the copies would exceed ``max_bytes``,
-    all of them are dropped at once: bookkeeping per entry would cost more
-    than it saves, and a pass over more vectors than fit misses either way.
+    all of them are dropped at once, because bookkeeping per entry would cost
+    more than it saves and a pass over more vectors than fit misses anyway.
     """
 
     def __init__(self, max_bytes):
