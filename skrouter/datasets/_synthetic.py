@@ -1,10 +1,9 @@
 """A synthetic routing problem with planted structure."""
 
-import numbers
-
 import numpy as np
 
 from .._outcomes import make_outcomes
+from .._params import check_integer
 
 
 def make_routing_problem(
@@ -72,12 +71,7 @@ def make_routing_problem(
         ("n_models", n_models, 1),
         ("n_groups", n_groups, 1),
     ):
-        if (
-            not isinstance(value, numbers.Integral)
-            or isinstance(value, bool)
-            or value < low
-        ):
-            raise ValueError(f"{name} must be an integer >= {low}; got {value!r}.")
+        check_integer(name, value, low)
     if not 0.0 <= missing_rate < 1.0:
         raise ValueError(f"missing_rate must be in [0, 1); got {missing_rate!r}.")
     if not cost_decades >= 0:

@@ -10,6 +10,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._choice import _first_best
 from .._outcomes import _outcome_arrays, check_outcomes
+from .._params import check_integer
 from ..metrics._curve import _cost_weight_sweep, _default_cost_scale
 from ..metrics._scores import nauc_score
 
@@ -270,8 +271,7 @@ class BaseRouter(BaseEstimator, metaclass=ABCMeta):
 
 def _check_training_count(name, value, n_queries):
     """Check a count such as n_neighbors: an integer in [1, n_queries]."""
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1; got {value!r}.")
+    check_integer(name, value, 1)
     if value > n_queries:
         raise ValueError(
             f"{name}={value} is larger than the number of training queries, "

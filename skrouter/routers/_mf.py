@@ -12,6 +12,7 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
+from .._params import check_integer
 from ._base import BaseRouter
 
 _SOLVERS = ("torch", "ridge")
@@ -267,7 +268,7 @@ class MFRouter(BaseRouter):
         if self.solver not in _SOLVERS:
             raise ValueError(f"solver must be one of {_SOLVERS}; got {self.solver!r}.")
 
-        _check_integer("n_factors", self.n_factors, 1)
+        check_integer("n_factors", self.n_factors, 1)
         _check_real("alpha", self.alpha, "a finite number >= 0", low=0.0)
         _check_real(
             "learning_rate",
@@ -276,8 +277,8 @@ class MFRouter(BaseRouter):
             low=0.0,
             low_inclusive=False,
         )
-        _check_integer("batch_size", self.batch_size, 1)
-        _check_integer("max_epochs", self.max_epochs, 1)
+        check_integer("batch_size", self.batch_size, 1)
+        check_integer("max_epochs", self.max_epochs, 1)
         if not isinstance(self.early_stopping, (bool, np.bool_)):
             raise ValueError(
                 f"early_stopping must be True or False; got {self.early_stopping!r}."
@@ -290,11 +291,11 @@ class MFRouter(BaseRouter):
             high=1.0,
             low_inclusive=False,
         )
-        _check_integer("n_iter_no_change", self.n_iter_no_change, 1)
+        check_integer("n_iter_no_change", self.n_iter_no_change, 1)
         _check_real("tol", self.tol, "a finite number >= 0", low=0.0)
 
         if self.n_threads is not None:
-            _check_integer("n_threads", self.n_threads, 1)
+            check_integer("n_threads", self.n_threads, 1)
         if (
             not isinstance(self.verbose, (numbers.Integral, np.bool_))
             or self.verbose < 0
@@ -627,15 +628,6 @@ def _torch_device(torch, device):
             "device='cpu' or a device that torch.cuda.is_available() confirms."
         ) from error
     return device
-
-
-def _check_integer(name, value, low):
-    if (
-        not isinstance(value, numbers.Integral)
-        or isinstance(value, bool)
-        or value < low
-    ):
-        raise ValueError(f"{name} must be an integer >= {low}; got {value!r}.")
 
 
 def _check_real(name, value, allowed, *, low, high=np.inf, low_inclusive=True):
