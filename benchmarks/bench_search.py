@@ -16,7 +16,8 @@ embedding is so cheap that the ratio shows the bookkeeping alone. Searches are
 scored with ``mean_quality`` and ``neg_mean_cost`` (one ``get_scorers``
 call, so each test fold is transformed once) and refitted with
 ``refit_within_budget``. The ratio is pipeline time over precomputed time
-(1.0 = no overhead). The machine is shared with other jobs, so the sides run
+(1.0 = no overhead), taken within each repetition; the table gives the
+median of those ratios. The machine is shared with other jobs, so the sides run
 interleaved (A B, B A, ...) and each time is the median of the repetitions.
 
 The model calls are counted on both sides by wrapping

@@ -302,13 +302,16 @@ _POINTS = {
 
 _TERMS = [
     "nAUC (models): mean quality under the router's cost-quality frontier over "
-    "the single models' cost range.",
+    "the single models' cost range. The frontier counts as 0 below its "
+    "cheapest point, so a curve that starts at a high cost scores well below "
+    "its Ps.",
     "nAUC (frontier): the same over the frontier's own cost range, as "
     "MMR-Bench reports it.",
     "Ps: the best mean quality of any operating point.",
     "QNC: the lowest cost at which the router reaches the best single model's "
     "quality, divided by that model's cost (inf: it never does).",
-    "Higher is better except for QNC. Costs are mean USD per query.",
+    "cost at Ps: the mean cost per query, in USD, at the Ps operating point.",
+    "Higher is better for nAUC and Ps, lower for QNC and cost.",
 ]
 
 
