@@ -7,10 +7,10 @@ its quality is, so a cost without a quality is dropped, and a quality without a
 cost is an error.
 """
 
-import warnings
-
 import numpy as np
 import pandas as pd
+
+from ._params import warn
 
 QUALITY = "quality"
 COST = "cost"
@@ -367,10 +367,8 @@ def _complete_arrays(y, input_name):
             "metrics need complete rows (see skrouter.complete_rows)."
         )
     if n_left_out:
-        warnings.warn(
+        warn(
             f"{n_left_out} of {len(y)} queries in {input_name} have missing outcomes "
             "and are left out of the metric.",
-            UserWarning,
-            stacklevel=4,
         )
     return quality[complete], cost[complete], models, complete

@@ -9,11 +9,10 @@ does for one array, so both give the same points up to the order of
 floating-point additions.
 """
 
-import warnings
-
 import numpy as np
 
 from .._outcomes import _outcome_arrays
+from .._params import warn
 from ..metrics._curve import (
     _cap_events,
     _cap_points,
@@ -216,11 +215,9 @@ def _curve_and_models(y_true, quality_pred, cost_pred, sweep, cost_scale):
             "metrics need complete rows (see skrouter.complete_rows)."
         )
     if n_complete < n_rows:
-        warnings.warn(
+        warn(
             f"{n_rows - n_complete} of {n_rows} queries in y_true have missing "
             "outcomes and are left out of the metric.",
-            UserWarning,
-            stacklevel=3,
         )
 
     model_costs = sum(summary["cost_sums"] for summary in summaries) / n_complete

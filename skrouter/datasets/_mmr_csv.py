@@ -6,13 +6,13 @@ and ``M_cost`` (USD). Any other column is kept with the queries.
 """
 
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .._outcomes import check_outcomes, make_outcomes
+from .._params import warn
 
 QUALITY_SUFFIX = "_correct"
 COST_SUFFIX = "_cost"
@@ -265,12 +265,10 @@ def _image_paths(X, image_root):
                 found[i] = candidate
     missing = [i for i, value in enumerate(found) if value is None]
     if missing:
-        warnings.warn(
+        warn(
             f"No image found for {len(missing)} of {len(found)} queries under "
             f"image_root={str(image_root)!r} (first: {stems[missing[0]]} with "
             f"extension {'/'.join(IMAGE_EXTENSIONS)}); their image is missing.",
-            UserWarning,
-            stacklevel=3,
         )
     return found
 

@@ -5,13 +5,13 @@ import json
 import numbers
 import os
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 
+from .._params import warn
 from ._cache import EmbeddingCache, content_key, hash_identity
 from ._images import (
     DEFAULT_MAX_SIDE,
@@ -596,12 +596,10 @@ class CLIPFeaturizer(TransformerMixin, BaseEstimator):
 
         kind, tag_config, weights_file = self._model_source()
         if kind == "random":
-            warnings.warn(
+            warn(
                 f"CLIPFeaturizer builds {self.model_name} with random weights "
                 "because pretrained=None: its features carry no meaning. Use "
                 "it only for tests.",
-                UserWarning,
-                stacklevel=3,
             )
             if isinstance(self.random_state, numbers.Integral):
                 seed = int(self.random_state)

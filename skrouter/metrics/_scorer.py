@@ -1,10 +1,9 @@
 """Scorers for model selection of routers, and a refit rule stated in money."""
 
-import warnings
-
 import numpy as np
 
 from .._outcomes import _complete_arrays
+from .._params import warn
 from ._curve import _check_prediction_values, _sweep
 from ._scores import (
     _frontier_and_models_of_arrays,
@@ -311,11 +310,10 @@ class _RefitWithinBudget:
         within = cost <= self.budget
         if not within.any():
             cheapest = int(np.lexsort((candidates, -quality, cost))[0])
-            warnings.warn(
+            warn(
                 f"no candidate has a mean cost within the budget of {self.budget!r} "
                 f"USD per query (the cheapest costs {cost[cheapest]!r}); refitting "
                 "the cheapest candidate.",
-                UserWarning,
             )
             return cheapest
         quality = np.where(within, quality, -np.inf)

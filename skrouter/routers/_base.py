@@ -1,7 +1,6 @@
 """Shared behaviour of every router: outcomes in, model names out."""
 
 import numbers
-import warnings
 from abc import ABCMeta, abstractmethod
 
 import numpy as np
@@ -10,7 +9,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._choice import _first_best
 from .._outcomes import _outcome_arrays, check_outcomes
-from .._params import check_integer
+from .._params import check_integer, warn
 from ..metrics._curve import _cost_weight_sweep, _default_cost_scale
 from ..metrics._scores import nauc_score
 
@@ -254,13 +253,11 @@ class BaseRouter(BaseEstimator, metaclass=ABCMeta):
         )
         within = np.flatnonzero(mean_costs <= self.budget)
         if within.size == 0:
-            warnings.warn(
+            warn(
                 f"budget={self.budget!r} USD per query is below the mean predicted "
                 f"cost of the cheapest choices on the training queries, "
                 f"{mean_costs[-1]!r} USD; routing every query to its predicted-"
                 "cheapest model.",
-                UserWarning,
-                stacklevel=3,
             )
             return float("inf")
         first = within[0]

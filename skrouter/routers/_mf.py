@@ -3,7 +3,6 @@
 import math
 import numbers
 import sys
-import warnings
 from contextlib import contextmanager
 
 import numpy as np
@@ -12,7 +11,7 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
-from .._params import check_integer
+from .._params import check_integer, warn
 from ._base import BaseRouter
 
 _SOLVERS = ("torch", "ridge")
@@ -510,14 +509,13 @@ class MFRouter(BaseRouter):
                 break
         else:
             loss_name = "training" if validation is None else "validation"
-            warnings.warn(
+            warn(
                 f"MFRouter reached max_epochs={self.max_epochs} while the "
                 f"{loss_name} loss was still improving by more than "
                 f"tol={self.tol!r} within n_iter_no_change="
                 f"{self.n_iter_no_change} epochs; increase max_epochs or "
                 "learning_rate.",
                 ConvergenceWarning,
-                stacklevel=5,
             )
 
         self.n_iter_ = epoch
