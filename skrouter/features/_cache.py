@@ -254,8 +254,8 @@ class _RecentVectors:
             self._bytes += store.append(key, vector)
 
 
-# 256 MiB, counted with the room the matrices keep for growth, holds the
-# embeddings of at least 65,000 queries at 512 float32 dimensions per half.
+# 256 MiB, counted with the room the matrices keep for growth, has room for
+# the embeddings of at least 65,000 queries at 512 float32 dimensions per half.
 _RECENT = _RecentVectors(max_bytes=256 * 2**20)
 
 

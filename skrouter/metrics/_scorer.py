@@ -40,20 +40,11 @@ class _RouterScorer:
         return f"skrouter.metrics.get_scorer({self.name!r})"
 
     def __call__(self, estimator, X, y):
-        router, X, outcomes = _router_inputs(estimator, X, y, self.name)
-        quality_pred, cost_pred = router._predict(X)
-        return self._score(router, quality_pred, cost_pred, outcomes)
+        router, arrays = _predictions_and_outcomes(estimator, X, y, self.name)
+        return self._score(router, *arrays)
 
-    def _score(self, router, quality_pred, cost_pred, outcomes):
-        """Score predictions already made by ``router`` for validated outcomes.
-
-        ``outcomes`` is what ``_router_inputs`` returns: the quality and cost
-        of the complete rows, the model names and the mask of complete rows.
-        """
-        quality, cost, models, complete = outcomes
-        quality_pred, cost_pred = _check_prediction_values(
-            quality_pred, cost_pred, complete, len(models)
-        )
+    def _score(self, router, quality, cost, quality_pred, cost_pred):
+        """Score validated predictions of ``router`` on the complete rows of y."""
         if self.kind in ("mean_quality", "mean_cost"):
             choice = router._choose_from(quality_pred, cost_pred, router.cost_weight_)
             rows = np.arange(choice.shape[0])
@@ -92,19 +83,16 @@ class _RouterScorers:
         return f"skrouter.metrics.get_scorers({self.names!r})"
 
     def __call__(self, estimator, X, y):
-        router, X, outcomes = _router_inputs(estimator, X, y, "get_scorers")
-        quality_pred, cost_pred = router._predict(X)
-        return {
-            name: _SCORERS[name]._score(router, quality_pred, cost_pred, outcomes)
-            for name in self.names
-        }
+        router, arrays = _predictions_and_outcomes(estimator, X, y, "get_scorers")
+        return {name: _SCORERS[name]._score(router, *arrays) for name in self.names}
 
 
-def _router_inputs(estimator, X, y, scorer_name):
-    """Return the final router, X transformed for it, and y's arrays.
+def _predictions_and_outcomes(estimator, X, y, scorer_name):
+    """Return the final router and the arrays that every score reads.
 
-    y is validated once here, in the model order of the router, and its
-    complete rows are kept, as every metric does.
+    y is validated once, in the model order of the router, and the
+    predictions once; both keep only the rows complete in y, as every metric
+    does. The arrays are quality, cost, quality_pred and cost_pred.
     """
     router, X = _final_router(estimator, X)
     if not hasattr(router, "predict_quality"):
@@ -112,7 +100,11 @@ def _router_inputs(estimator, X, y, scorer_name):
             f"the {scorer_name!r} scorer needs a skrouter router as the last step; "
             f"got {type(router).__name__}."
         )
-    return router, X, _complete_arrays(router._align_outcomes(y), "y")
+    quality, cost, models, complete = _complete_arrays(router._align_outcomes(y), "y")
+    quality_pred, cost_pred = _check_prediction_values(
+        *router._predict(X), complete, len(models)
+    )
+    return router, (quality, cost, quality_pred, cost_pred)
 
 
 _SCORERS = {
